@@ -1,0 +1,3 @@
+"""kmgis: spatial-planning indicators for Kunming from open map data."""
+
+__version__ = "0.1.0"

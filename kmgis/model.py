@@ -1,0 +1,96 @@
+"""The kmgis data model: normalised layers every source is read into.
+
+All layers are GeoDataFrames in WGS84 (EPSG:4326).  Indicators never know where a layer
+came from (OSM PBF/XML, Overpass, a user file with a field mapping, a POI table).
+
+======================  ============  =====================================================
+layer                   geometry      columns (besides ``geometry``)
+======================  ============  =====================================================
+``roads``               LineString    ``road_class`` (GB/T 51328, see ``layers/road_classes.yaml``),
+                                      ``highway``, ``oneway`` (1 forward, -1 reverse, 0 two-way,
+                                      <NA> unknown), ``maxspeed_kmh``, ``name``, ``walk``, ``drive``,
+                                      ``osm_id`` (when from OSM)
+``facilities``          Point         ``category`` (``layers/facilities.yaml``), ``name``, ``source_id``
+``parks``               Polygon       ``name``, ``area_m2``, ``source_id``
+``green``               Polygon       ``kind`` (the tag that made it green), ``name``, ``area_m2``
+``water``               Polygon       ``name``, ``area_m2``, ``source_id``
+``buildings``           Polygon       ``building``, ``levels``, ``area_m2``
+``boundaries``          Polygon       ``unit_id``, ``adcode``, ``name_zh``, ``name_en``
+======================  ============  =====================================================
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import pandas as pd
+
+from kmgis.errors import KmgisError
+
+WGS84 = "EPSG:4326"
+
+LAYER_COLUMNS: dict[str, dict[str, str]] = {
+    "roads": {
+        "road_class": "str",
+        "highway": "str",
+        "oneway": "Int8",
+        "maxspeed_kmh": "float64",
+        "name": "str",
+        "walk": "boolean",
+        "drive": "boolean",
+        "osm_id": "Int64",
+    },
+    "facilities": {"category": "str", "name": "str", "source_id": "str"},
+    "parks": {"name": "str", "area_m2": "float64", "source_id": "str"},
+    "green": {"kind": "str", "name": "str", "area_m2": "float64", "source_id": "str"},
+    "water": {"name": "str", "area_m2": "float64", "source_id": "str"},
+    "buildings": {"building": "str", "levels": "float64", "area_m2": "float64", "source_id": "str"},
+    "boundaries": {"unit_id": "str", "adcode": "str", "name_zh": "str", "name_en": "str"},
+}
+
+LAYER_GEOMETRY: dict[str, tuple[str, ...]] = {
+    "roads": ("LineString",),
+    "facilities": ("Point",),
+    "parks": ("Polygon", "MultiPolygon"),
+    "green": ("Polygon", "MultiPolygon"),
+    "water": ("Polygon", "MultiPolygon"),
+    "buildings": ("Polygon", "MultiPolygon"),
+    "boundaries": ("Polygon", "MultiPolygon"),
+}
+
+LAYER_NAMES = tuple(LAYER_COLUMNS)
+
+
+def empty_layer(layer: str) -> gpd.GeoDataFrame:
+    """An empty GeoDataFrame with the model's columns for ``layer`` (WGS84)."""
+    cols = LAYER_COLUMNS[layer]
+    data = {c: pd.Series([], dtype=dtype) for c, dtype in cols.items()}
+    return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries([], crs=WGS84), crs=WGS84)
+
+
+def conform(layer: str, gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Return ``gdf`` with exactly the model's columns for ``layer``, in order and typed.
+
+    Missing optional columns are added as nulls; extra columns are dropped.  The frame
+    must already be in WGS84; rows with empty geometry are removed and the index reset.
+    """
+    if layer not in LAYER_COLUMNS:
+        raise KmgisError(f"unknown layer kind {layer!r}; expected one of {', '.join(LAYER_NAMES)}")
+    if gdf.crs is None or gpd.GeoSeries([], crs=gdf.crs).crs.to_epsg() != 4326:
+        raise KmgisError(f"{layer}: layer must be in WGS84 (EPSG:4326) before it enters the model, got {gdf.crs}")
+    gdf = gdf[~(gdf.geometry.isna() | gdf.geometry.is_empty)]
+    out = {}
+    for col, dtype in LAYER_COLUMNS[layer].items():
+        series = gdf[col] if col in gdf.columns else pd.Series(None, index=gdf.index, dtype="object")
+        out[col] = _as_dtype(series, dtype)
+    res = gpd.GeoDataFrame(out, geometry=gdf.geometry.values, crs=WGS84, index=gdf.index)
+    return res.reset_index(drop=True)
+
+
+def _as_dtype(series: pd.Series, dtype: str) -> pd.Series:
+    """Cast a column to the model dtype; text columns are object dtype with ``None`` for missing."""
+    if dtype == "str":
+        obj = series.astype("object")
+        return obj.where(obj.notna(), None)
+    if dtype == "float64":
+        return pd.to_numeric(series, errors="coerce").astype("float64")
+    return series.astype(dtype)

@@ -1,0 +1,87 @@
+"""Writing outputs atomically: GeoPackage, CSV (UTF-8 with BOM for Excel), JSON.
+
+Every writer writes to a temporary file in the destination folder and renames it into
+place (``os.replace``), so a failed or interrupted run never leaves a half-written file
+under a final name.  Output names are checked to stay inside the output folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+
+from kmgis.errors import KmgisError
+
+
+def safe_output_dir(root: Path, name: str) -> Path:
+    """``root/name``, refusing names that escape ``root`` (``..``, absolute paths, separators)."""
+    if not name or name in (".", "..") or "/" in name or "\\" in name or name.startswith("."):
+        raise KmgisError(f"output name {name!r} is not a plain folder name")
+    root = Path(root).resolve()
+    if root.exists() and not root.is_dir():
+        raise KmgisError(f"output folder {root} is a file, not a folder")
+    out = (root / name).resolve()
+    if out.parent != root:
+        raise KmgisError(f"output name {name!r} leaves the output folder {root}")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise KmgisError(f"cannot create output folder {out}: {exc.strerror}") from None
+    if not os.access(out, os.W_OK):
+        raise KmgisError(f"output folder {out} is not writable")
+    return out
+
+
+@contextlib.contextmanager
+def atomic_path(final: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``final``; rename it to ``final`` only on success."""
+    final = Path(final)
+    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp" + final.suffix, dir=final.parent)
+    os.close(fd)
+    os.unlink(tmp)  # writers (GDAL) want to create the file themselves
+    try:
+        yield Path(tmp)
+        os.replace(tmp, final)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def write_gpkg(layers: dict[str, gpd.GeoDataFrame], path: Path) -> Path:
+    """Write several layers into one GeoPackage, atomically (all layers or none)."""
+    with atomic_path(path) as tmp:
+        for name, gdf in layers.items():
+            gdf.to_file(tmp, layer=name, driver="GPKG", engine="pyogrio")
+    return Path(path)
+
+
+def write_csv(df: pd.DataFrame, path: Path) -> Path:
+    """CSV in UTF-8 with a BOM (opens correctly in Excel on Chinese Windows), atomically."""
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False, encoding="utf-8-sig", lineterminator="\n")
+    return Path(path)
+
+
+def write_json(data: Any, path: Path) -> Path:
+    """Pretty JSON (UTF-8, non-ASCII kept readable), atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")
+    return Path(path)
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """SHA-256 of a file's bytes, hex."""
+    h = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
