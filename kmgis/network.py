@@ -42,7 +42,7 @@ Weight = Literal["length_m", "time_s"]
 NodePolicy = Literal["auto", "endpoints", "shared_vertices"]
 
 DEFAULT_MAX_SNAP_M = 250.0
-_MIN_WEIGHT = 1e-6  # csgraph ignores stored zeros in some paths; keep every arc strictly positive
+_MIN_WEIGHT = 1e-9  # guards divisions by zero-length edges (explicit zeros stay arcs in csgraph)
 
 
 @dataclass(frozen=True)
@@ -136,7 +136,7 @@ class Network:
     def _build_csr(self, weight: Weight, reverse: bool) -> sp.csr_array:
         tail, head, w = self.arcs(weight, reverse)
         keep = tail != head
-        tail, head, w = tail[keep], head[keep], np.maximum(w[keep], _MIN_WEIGHT)
+        tail, head, w = tail[keep], head[keep], w[keep]
         order = np.lexsort((w, head, tail))
         tail, head, w = tail[order], head[order], w[order]
         first = np.ones(len(tail), dtype=bool)
@@ -418,6 +418,22 @@ def snap_points(
     return Snapped(edge, pos, dist, max_snap_m)
 
 
+def snap_nodes(net: Network, nodes: np.ndarray | list[int]) -> Snapped:
+    """Place points exactly on network nodes (snap distance 0), e.g. facilities at junctions."""
+    nodes = np.asarray(nodes, dtype=np.int64)
+    if len(nodes) and (nodes.min() < 0 or nodes.max() >= net.n_nodes):
+        raise KmgisError(f"node index out of range 0..{net.n_nodes - 1}")
+    order = np.arange(net.n_edges)[::-1]  # written last-to-first so the first incident edge wins
+    edge_as_u = np.full(net.n_nodes, -1, dtype=np.int64)
+    edge_as_u[net.edge_u[::-1]] = order
+    edge_as_v = np.full(net.n_nodes, -1, dtype=np.int64)
+    edge_as_v[net.edge_v[::-1]] = order
+    use_u = edge_as_u[nodes] >= 0
+    edge = np.where(use_u, edge_as_u[nodes], edge_as_v[nodes])
+    pos = np.where(use_u, 0.0, net.edge_length_m[edge])
+    return Snapped(edge, pos, np.zeros(len(nodes)), 0.0)
+
+
 def _offset_weight(net: Network, edge: np.ndarray, metres: np.ndarray, weight: Weight) -> np.ndarray:
     """Convert along-edge metres into the weight unit of ``edge`` (seconds for time)."""
     if weight == "length_m":
@@ -450,8 +466,9 @@ def node_distances(
     length = net.edge_length_m[e]
     snap_w = _offset_weight(net, e, s, weight)
     # from the source point to the u end travels the edge backwards, to v forwards
-    to_u = bwd[e]
-    to_v = fwd[e]
+    # (a point exactly at an end needs no travel, whatever the edge's direction)
+    to_u = bwd[e] | (p == 0)
+    to_v = fwd[e] | (p == length)
     heads = np.concatenate([net.edge_u[e][to_u], net.edge_v[e][to_v]])
     w = np.concatenate(
         [
@@ -460,7 +477,7 @@ def node_distances(
         ]
     )
     keep = w <= cutoff
-    heads, w = heads[keep], np.maximum(w[keep], _MIN_WEIGHT)
+    heads, w = heads[keep], w[keep]
     base = net.csr(weight, reverse)
     # collapse duplicate super arcs to their minimum
     order = np.lexsort((w, heads))
@@ -498,8 +515,8 @@ def point_distances(
     e, q, s = targets.edge[ok], targets.pos_m[ok], targets.snap_m[ok]
     if len(e):
         length = net.edge_length_m[e]
-        via_u = np.where(fwd[e], node_dist[net.edge_u[e]] + _offset_weight(net, e, q, weight), np.inf)
-        via_v = np.where(bwd[e], node_dist[net.edge_v[e]] + _offset_weight(net, e, length - q, weight), np.inf)
+        via_u = np.where(fwd[e] | (q == 0), node_dist[net.edge_u[e]] + _offset_weight(net, e, q, weight), np.inf)
+        via_v = np.where(bwd[e] | (q == length), node_dist[net.edge_v[e]] + _offset_weight(net, e, length - q, weight), np.inf)
         out[ok] = np.minimum(via_u, via_v) + _offset_weight(net, e, s, weight)
     if sources is not None and len(e):
         out = np.minimum(out, _same_edge_distances(net, targets, sources, weight, fwd, bwd))

@@ -1,0 +1,61 @@
+"""Shared fixtures: the real Kunming data (../shared/data or $KMGIS_DATA), clipped small."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import geopandas as gpd
+import pytest
+
+DATA = Path(os.environ.get("KMGIS_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
+METRIC = "EPSG:32648"
+
+
+def require_data() -> Path:
+    if not DATA.is_dir():
+        pytest.skip(f"real data folder {DATA} is missing")
+    return DATA
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    return require_data()
+
+
+@pytest.fixture(scope="session")
+def kunming_units(data_dir: Path) -> gpd.GeoDataFrame:
+    from kmgis.config import catalog_entry
+    from kmgis.sources import load_layer
+
+    return load_layer(catalog_entry("kunming_units"), data_dir)
+
+
+@pytest.fixture(scope="session")
+def jinning_boundary(kunming_units: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    return kunming_units[kunming_units["unit_id"] == "jinning"].reset_index(drop=True)
+
+
+@pytest.fixture(scope="session")
+def jinning_roads(data_dir: Path, jinning_boundary: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The Kunming road layer within Jinning + 2 km halo (real data, whole lines)."""
+    from kmgis.area import with_halo
+    from kmgis.config import catalog_entry
+    from kmgis.sources import load_layer
+
+    area = with_halo(jinning_boundary, 2000, METRIC)
+    return load_layer(catalog_entry("kunming_roads"), data_dir, clip=area)
+
+
+@pytest.fixture(scope="session")
+def jinning_walk(jinning_roads: gpd.GeoDataFrame):
+    from kmgis.network import build_network
+
+    return build_network(jinning_roads, "walk", METRIC)
+
+
+@pytest.fixture(scope="session")
+def osm_sample_path() -> Path:
+    from kmgis.config import catalog_entry, resolve_path
+
+    return resolve_path(catalog_entry("osm_sample_helsinki").path, None)

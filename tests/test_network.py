@@ -1,0 +1,230 @@
+"""The network engine against independent references: NetworkX on the same edges, hand geometry."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+import shapely
+from scipy.sparse.csgraph import dijkstra
+from shapely.geometry import LineString
+
+from kmgis.model import conform
+from kmgis.network import (
+    build_network,
+    nearest_distance,
+    node_distances,
+    point_distances,
+    reached_edges,
+    snap_nodes,
+    snap_points,
+    summary_by_class,
+)
+
+METRIC = "EPSG:32648"
+
+
+def nx_graph(net, directed: bool = False) -> nx.Graph:
+    """An independent NetworkX graph on the same edge list (shortest of parallel edges kept)."""
+    g = nx.DiGraph() if directed else nx.Graph()
+    g.add_nodes_from(range(net.n_nodes))
+    for u, v, w, f, b in zip(net.edge_u, net.edge_v, net.edge_length_m, net.edge_forward, net.edge_backward,
+                             strict=True):
+        for a, c, ok in ((u, v, f), (v, u, b)):
+            if not ok or a == c:
+                continue
+            if not g.has_edge(a, c) or g[a][c]["length"] > w:
+                g.add_edge(a, c, length=float(w))
+    return g
+
+
+def make_roads(lines_m: list[list[tuple[float, float]]], classes=None, oneway=None, crs=METRIC) -> gpd.GeoDataFrame:
+    """A hand-made roads layer (a fixture testing one code path), given in metres near Kunming."""
+    origin = np.array([700000.0, 2770000.0])  # UTM 48N, inside 晋宁
+    geoms = [LineString(np.asarray(c) + origin) for c in lines_m]
+    df = gpd.GeoDataFrame(
+        {
+            "road_class": classes or ["branch"] * len(geoms),
+            "oneway": pd.array(oneway or [0] * len(geoms), dtype="Int8"),
+        },
+        geometry=geoms,
+        crs=crs,
+    ).to_crs("EPSG:4326")
+    return conform("roads", df)
+
+
+def xy(points_m: list[tuple[float, float]]) -> np.ndarray:
+    return np.asarray(points_m, dtype=float) + np.array([700000.0, 2770000.0])
+
+
+# ----------------------------------------------------------------------------- real data
+
+
+def test_jinning_walk_network_matches_networkx_on_200_random_pairs(jinning_walk):
+    net = jinning_walk
+    assert net.n_nodes > 3000 and net.n_edges > 4000
+    g = nx_graph(net)
+    rng = np.random.default_rng(7)
+    pairs = rng.choice(net.n_nodes, size=(220, 2))
+    for a, b in pairs:
+        # through the public API: node a as the "facility", node b as the origin
+        d = nearest_distance(net, snap_nodes(net, [b]), snap_nodes(net, [a]))[0]
+        ref = nx.dijkstra_path_length(g, int(a), int(b), weight="length")
+        assert d == pytest.approx(ref, abs=0.01)
+
+
+def test_parallel_edges_collapse_to_shortest_not_summed(jinning_walk):
+    net = jinning_walk
+    key = pd.DataFrame({"a": np.minimum(net.edge_u, net.edge_v), "b": np.maximum(net.edge_u, net.edge_v)})
+    dup = key.duplicated(keep=False) & (net.edge_u != net.edge_v)
+    assert dup.sum() > 0, "the real Kunming layer has parallel edges; this test needs some"
+    i = int(np.flatnonzero(dup.to_numpy())[0])
+    a, b = key.iloc[i]
+    same = np.flatnonzero(((key["a"] == a) & (key["b"] == b)).to_numpy())
+    shortest = net.edge_length_m[same].min()
+    csr = net.csr()
+    assert csr[a, b] == pytest.approx(shortest)
+    summed = sp.coo_matrix((net.edge_length_m[same], (np.full(len(same), a), np.full(len(same), b)))).tocsr()
+    assert summed[a, b] > shortest  # the trap the engine avoids
+
+
+def test_multi_source_search_equals_networkx_multi_source(jinning_walk):
+    net = jinning_walk
+    rng = np.random.default_rng(3)
+    fac = rng.choice(net.n_nodes, 40, replace=False)
+    d = node_distances(net, snap_nodes(net, fac), cutoff=1200)
+    ref = nx.multi_source_dijkstra_path_length(nx_graph(net), [int(f) for f in fac], cutoff=1200, weight="length")
+    reached = np.flatnonzero(np.isfinite(d))
+    assert set(reached) == set(ref)
+    assert np.allclose(d[reached], [ref[i] for i in reached], atol=0.01)
+
+
+def test_summary_by_class_reports_km(jinning_walk):
+    s = summary_by_class(jinning_walk)
+    assert list(s["road_class"]) == ["arterial", "sub-arterial", "branch", "internal"]
+    assert s["length_km"].sum() == pytest.approx(jinning_walk.edge_length_m.sum() / 1000, rel=1e-6)
+    assert jinning_walk.summary["dropped_nodes"] > 0  # islands of the real layer are reported
+
+
+def test_road_crossing_the_border_is_kept_whole_with_halo(data_dir, jinning_boundary):
+    from kmgis.area import with_halo
+    from kmgis.config import catalog_entry
+    from kmgis.sources import load_layer
+
+    all_roads = load_layer(catalog_entry("kunming_roads"), data_dir)
+    border = jinning_boundary.boundary.iloc[0]
+    crossing = all_roads[all_roads.crosses(jinning_boundary.geometry.iloc[0])]
+    assert len(crossing) > 0
+    with_h = load_layer(catalog_entry("kunming_roads"), data_dir, clip=with_halo(jinning_boundary, 2000, METRIC))
+    no_h = load_layer(catalog_entry("kunming_roads"), data_dir, clip=with_halo(jinning_boundary, 0, METRIC))
+    key = lambda g: set(shapely.to_wkb(g.geometry.values))  # noqa: E731
+    kept = key(with_h)
+    assert key(crossing) <= kept  # whole lines, not cut at the border
+    # roads wholly outside the unit but within the halo are kept only with the halo
+    outside = with_h[~with_h.intersects(jinning_boundary.geometry.iloc[0])]
+    assert len(outside) > 0
+    assert not (key(outside) & key(no_h))
+    d = outside.to_crs(METRIC).distance(gpd.GeoSeries([border], crs="EPSG:4326").to_crs(METRIC).iloc[0])
+    assert d.max() <= 2000.5
+
+
+# ----------------------------------------------------------------------------- hand-made geometry
+
+
+def test_snapping_adds_offsets_and_snap_distance_exactly():
+    # hand-made: one straight 1,000 m road; origin 10 m off at x=300; facility 5 m off at x=800
+    roads = make_roads([[(0, 0), (1000, 0)]])
+    net = build_network(roads, "walk", METRIC)
+    d = nearest_distance(net, xy([(300, 10)]), xy([(800, -5)]))
+    assert d[0] == pytest.approx(500 + 10 + 5, abs=1e-6)
+
+
+def test_snapping_through_the_network_adds_both_legs():
+    # hand-made L: (0,0)-(400,0)-(400,400); origin near (100,0), facility near (400,300)
+    roads = make_roads([[(0, 0), (400, 0)], [(400, 0), (400, 400)]])
+    net = build_network(roads, "walk", METRIC)
+    d = nearest_distance(net, xy([(100, 3)]), xy([(396, 300)]))
+    assert d[0] == pytest.approx(300 + 300 + 3 + 4, abs=1e-6)
+
+
+def test_point_beyond_the_snap_limit_is_unreached_not_dropped():
+    roads = make_roads([[(0, 0), (1000, 0)]])
+    net = build_network(roads, "walk", METRIC)
+    s = snap_points(net, xy([(500, 20), (500, 600)]), max_snap_m=250)
+    assert list(s.reached) == [True, False]
+    assert len(s) == 2
+    d = nearest_distance(net, xy([(500, 20), (500, 600)]), xy([(0, 0)]), max_snap_m=250)
+    assert d[0] == pytest.approx(520) and np.isinf(d[1])
+
+
+def test_endpoints_join_within_tolerance_but_crossings_do_not():
+    # hand-made: two lines ending 0.4 m apart join (tolerance 1 m); a third crosses them without an end point
+    roads = make_roads([[(0, 0), (100, 0)], [(100.4, 0), (200, 0)], [(150, -50), (150, 50)]])
+    net = build_network(roads, "walk", METRIC, keep_all_components=True)
+    assert net.n_nodes == 5  # 0/100 merged; the crossing line (150,±50) is its own component
+    assert "components" not in net.summary  # keep_all_components skips component filtering
+    net2 = build_network(roads, "walk", METRIC)
+    assert net2.summary["components"] == 2 and net2.summary["dropped_nodes"] == 2
+
+
+def test_drive_respects_oneway_and_uses_time():
+    # hand-made triangle: A(0,0)->B(1000,0) one-way; B-C-A two-way via C(500, 800)
+    roads = make_roads(
+        [[(0, 0), (1000, 0)], [(1000, 0), (500, 800)], [(500, 800), (0, 0)]],
+        classes=["arterial", "branch", "branch"],
+        oneway=[1, 0, 0],
+    )
+    net = build_network(roads, "drive", METRIC)
+    a = snap_points(net, xy([(0, 0)]))
+    b = snap_points(net, xy([(1000, 0)]))
+    around = 2 * np.hypot(500, 800)
+    # from A: B directly at 50 km/h
+    da = node_distances(net, a, weight="time_s")
+    tb = point_distances(net, da, b, weight="time_s")[0]
+    assert tb == pytest.approx(1000 / (50 / 3.6), rel=1e-9)
+    # from B to A: not backwards along the one-way, around at 25 km/h
+    db = node_distances(net, b, weight="length_m")
+    assert point_distances(net, db, a)[0] == pytest.approx(around, rel=1e-9)
+    # "to the nearest facility" on a directed graph searches the reverse graph
+    assert nearest_distance(net, xy([(1000, 0)]), xy([(0, 0)]))[0] == pytest.approx(around, rel=1e-9)
+    assert nearest_distance(net, xy([(0, 0)]), xy([(1000, 0)]))[0] == pytest.approx(1000, rel=1e-9)
+
+
+def test_reached_edges_cut_at_budget():
+    # hand-made: 0 -- 1000 m -- 1; origin at node 0; budget 600 m reaches 600 m of the edge
+    roads = make_roads([[(0, 0), (1000, 0)], [(1000, 0), (1000, 300)]])
+    net = build_network(roads, "walk", METRIC)
+    d = node_distances(net, snap_points(net, xy([(0, 0)])))
+    r = reached_edges(net, d, 600)
+    assert len(r) == 1
+    row = r.iloc[0]
+    assert (row["from_u_m"] + row["from_v_m"]) == pytest.approx(600) and not row["full"]
+    r2 = reached_edges(net, d, 1100)
+    assert len(r2) == 2 and r2["full"].sum() == 1
+
+
+def test_scipy_and_csr_agree_on_real_graph_all_pairs_sample(jinning_walk):
+    # the CSR (n+1 with spare super-source row) gives the same as NetworkX single-source runs
+    net = jinning_walk
+    g = nx_graph(net)
+    src = [0, net.n_nodes // 2, net.n_nodes - 1]
+    dist = dijkstra(net.csr(), indices=src)[:, : net.n_nodes]
+    for k, s in enumerate(src):
+        ref = nx.single_source_dijkstra_path_length(g, s, weight="length")
+        idx = np.array(list(ref))
+        assert np.allclose(dist[k, idx], [ref[i] for i in idx], atol=0.01)
+        assert np.isfinite(dist[k]).all()  # one component kept
+
+
+def test_points_at_nodes_of_one_way_edges_reach_their_node():
+    # hand-made: one-way A->B then two-way B->C; a facility exactly at B on the one-way's end
+    roads = make_roads([[(0, 0), (500, 0)], [(500, 0), (900, 0)]], classes=["branch", "branch"], oneway=[1, 0])
+    net = build_network(roads, "drive", METRIC, keep_all_components=True)
+    b = int(np.argmin(np.hypot(net.node_x - xy([(500, 0)])[0, 0], net.node_y - xy([(500, 0)])[0, 1])))
+    s = snap_nodes(net, [b])
+    d = node_distances(net, s)
+    assert d[b] == 0.0
+    assert np.isfinite(d).sum() == 2  # B and C; A is behind the one-way
