@@ -186,3 +186,138 @@ def unit_id(name: str) -> str:
             return uid
     known = ", ".join(f"{u} ({r['name_zh']})" for u, r in load_layers_yaml("units")["units"].items())
     raise KmgisError(f"unknown county-level unit {name!r}; known units: {known}")
+
+
+# --------------------------------------------------------------------------- recipes
+
+_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+
+
+class SeatPoint(BaseModel):
+    """The county seat (government seat) used to pick the built-up patch; WGS84 degrees."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lon: float = Field(ge=-180, le=180)
+    lat: float = Field(ge=-90, le=90)
+    source: str = ""
+    precision_m: float | None = Field(default=None, ge=0)
+
+
+class PoiTableSpec(BaseModel):
+    """A POI table (CSV with lon/lat) to read as facilities."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str
+    lon: str = "lon"
+    lat: str = "lat"
+    gcj02: bool = False
+    category: str | None = "category"
+    typecode: str | None = None
+    name: str | None = "name"
+    encoding: str | None = None
+
+
+class RecipeLayers(BaseModel):
+    """Which catalogue layers (by name) or files feed a recipe.  Absent layers give `no data`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    roads: str | None = None
+    osm: str | None = None
+    poi_table: PoiTableSpec | None = None
+    population_raster: str | None = None
+    built_up: str | None = None
+
+
+class BuiltUpParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    cell_m: float | None = Field(default=None, gt=0)
+    threshold_km_per_km2: float | None = Field(default=None, gt=0)
+    closing_m: float | None = Field(default=None, ge=0)
+    min_patch_km2: float | None = Field(default=None, ge=0)
+
+
+class RecipeParams(BaseModel):
+    """Parameters of a recipe run; every value is recorded in run.json.  Units in the names."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    halo_m: float = Field(default=2000.0, ge=0, le=50000)
+    metric_crs: str = "auto"
+    walk_kmh: float = Field(default=4.8, gt=0, le=10)
+    lifecircle_minutes: float = Field(default=15.0, gt=0, le=120)
+    lifecircle_band_m: tuple[float, float] = (1000.0, 1500.0)
+    green_max_m: float = Field(default=300.0, gt=0)
+    park_max_m: float = Field(default=500.0, gt=0)
+    max_snap_m: float = Field(default=250.0, gt=0, le=5000)
+    include_internal_roads: bool = False
+    access_grid_cell_m: float = Field(default=100.0, gt=0)
+    population_cell_m: float = Field(default=100.0, gt=0)
+    builtup: BuiltUpParams = BuiltUpParams()
+
+
+class Recipe(BaseModel):
+    """A recipe: one scorecard run for a county-level unit, the central city or a sample area."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=_ID_PATTERN)
+    name: str
+    scope: Literal["county_seat", "central_city", "sample"]
+    units: list[str] | None = None
+    boundary_from_osm_extent: bool = False
+    seat: SeatPoint | None = None
+    population_total: int | None = Field(default=None, gt=0)
+    population_density_per_km2: float | None = Field(default=None, gt=0)
+    population_source: str | None = None
+    layers: RecipeLayers = RecipeLayers()
+    parameters: RecipeParams = RecipeParams()
+    targets: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _area_given(self) -> Recipe:
+        if bool(self.units) == self.boundary_from_osm_extent:
+            raise ValueError("give either 'units' (county-level unit ids) or 'boundary_from_osm_extent: true'")
+        if self.boundary_from_osm_extent and not self.layers.osm:
+            raise ValueError("'boundary_from_osm_extent' needs layers.osm")
+        given = [k for k in ("population_total", "population_density_per_km2") if getattr(self, k) is not None]
+        if len(given) > 1:
+            raise ValueError("give at most one of 'population_total' and 'population_density_per_km2'")
+        if given and not self.population_source:
+            raise ValueError(f"'{given[0]}' needs 'population_source' (where the figure comes from)")
+        return self
+
+
+def load_recipe(path: str | os.PathLike) -> Recipe:
+    """Read and validate a recipe YAML; unknown keys, wrong types, unknown units and layers are errors."""
+    path = Path(path)
+    if not path.is_file():
+        raise KmgisError(f"recipe {path}: file not found")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise KmgisError(f"recipe {path}: invalid YAML ({str(exc).splitlines()[0]})") from None
+    except UnicodeDecodeError:
+        raise KmgisError(f"recipe {path}: not UTF-8 text") from None
+    if not isinstance(raw, dict):
+        raise KmgisError(f"recipe {path}: expected a mapping of keys (id, name, scope, units, …)")
+    try:
+        recipe = Recipe(**raw)
+    except ValidationError as exc:
+        raise KmgisError(_validation_message(f"recipe {path}", exc)) from None
+    if recipe.units:
+        recipe.units = [unit_id(u) for u in recipe.units]
+    catalog = load_catalog()
+    for field_name in ("roads", "osm", "built_up"):
+        name = getattr(recipe.layers, field_name)
+        if name is not None and name not in catalog and not Path(name).suffix:
+            raise KmgisError(f"recipe {path}: layers.{field_name} names {name!r}, which is not in layers/catalog.yaml")
+    if recipe.targets:
+        known = {t["id"] for t in load_layers_yaml("targets")["targets"]}
+        unknown = [t for t in recipe.targets if t not in known]
+        if unknown:
+            raise KmgisError(f"recipe {path}: unknown target id(s) {unknown}; see layers/targets.yaml")
+    return recipe

@@ -15,6 +15,7 @@ layer                   geometry      columns (besides ``geometry``)
 ``green``               Polygon       ``kind`` (the tag that made it green), ``name``, ``area_m2``
 ``water``               Polygon       ``name``, ``area_m2``, ``source_id``
 ``buildings``           Polygon       ``building``, ``levels``, ``area_m2``
+``landuse``             Polygon       ``landuse`` (OSM value: residential, commercial, …), ``area_m2``
 ``boundaries``          Polygon       ``unit_id``, ``adcode``, ``name_zh``, ``name_en``
 ======================  ============  =====================================================
 """
@@ -44,6 +45,7 @@ LAYER_COLUMNS: dict[str, dict[str, str]] = {
     "green": {"kind": "str", "name": "str", "area_m2": "float64", "source_id": "str"},
     "water": {"name": "str", "area_m2": "float64", "source_id": "str"},
     "buildings": {"building": "str", "levels": "float64", "area_m2": "float64", "source_id": "str"},
+    "landuse": {"landuse": "str", "name": "str", "area_m2": "float64", "source_id": "str"},
     "boundaries": {"unit_id": "str", "adcode": "str", "name_zh": "str", "name_en": "str"},
 }
 
@@ -54,6 +56,7 @@ LAYER_GEOMETRY: dict[str, tuple[str, ...]] = {
     "green": ("Polygon", "MultiPolygon"),
     "water": ("Polygon", "MultiPolygon"),
     "buildings": ("Polygon", "MultiPolygon"),
+    "landuse": ("Polygon", "MultiPolygon"),
     "boundaries": ("Polygon", "MultiPolygon"),
 }
 

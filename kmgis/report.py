@@ -85,3 +85,44 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+_MEETS_STYLE = {"yes": "meets-yes", "no": "meets-no", "no data": "meets-nodata"}
+
+
+def scorecard_html(card: pd.DataFrame, title: str, subtitle: str = "") -> str:
+    """A standalone HTML page of a scorecard (no scripts, all text escaped)."""
+    import html
+
+    cols = ["label_zh", "label_en", "indicator", "value", "unit", "comparison", "target", "meets", "scope", "clause",
+            "method", "source"]
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+    body = []
+    for _, row in card.iterrows():
+        cls = _MEETS_STYLE.get(str(row["meets"]), "")
+        cells = "".join(f"<td>{html.escape(str(row[c]))}</td>" for c in cols)
+        body.append(f'<tr class="{cls}">{cells}</tr>')
+    return f"""<!DOCTYPE html>
+<html lang="zh-CN"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>
+body {{ font-family: "Noto Sans CJK SC", "Microsoft YaHei", sans-serif; margin: 1.5em; }}
+table {{ border-collapse: collapse; font-size: 13px; }}
+th, td {{ border: 1px solid #ccc; padding: 4px 6px; vertical-align: top; }}
+th {{ background: #f0f0f0; }}
+tr.meets-yes td:nth-child(8) {{ background: #c8e6c9; }}
+tr.meets-no td:nth-child(8) {{ background: #ffcdd2; }}
+tr.meets-nodata td {{ color: #777; }}
+</style></head><body>
+<h1>{html.escape(title)}</h1><p>{html.escape(subtitle)}</p>
+<p>达标 meets: yes / no; — = reported without a numeric target; no data = input layer missing (the method column names what to supply).</p>
+<table><thead><tr>{head}</tr></thead><tbody>
+{chr(10).join(body)}
+</tbody></table></body></html>
+"""
+
+
+def write_text(text: str, path: Path) -> Path:
+    """A UTF-8 text file, atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
