@@ -205,6 +205,51 @@ def _split_at_shared_vertices(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return pieces, np.repeat(line, rep)[start]
 
 
+def _split_at_touching_ends(lines: np.ndarray, tolerance_m: float) -> tuple[np.ndarray, np.ndarray, int]:
+    """Split lines where another line's end point touches their interior (T-junctions).
+
+    Returns the pieces, the source line of each piece and the number of split points.
+    """
+    ends = np.concatenate([shapely.get_point(lines, 0), shapely.get_point(lines, -1)])
+    end_line = np.concatenate([np.arange(len(lines)), np.arange(len(lines))])
+    tree = shapely.STRtree(lines)
+    end_idx, line_idx = tree.query(ends, predicate="dwithin", distance=tolerance_m)
+    keep = end_line[end_idx] != line_idx
+    end_idx, line_idx = end_idx[keep], line_idx[keep]
+    pos = shapely.line_locate_point(lines[line_idx], ends[end_idx])
+    length = shapely.length(lines[line_idx])
+    interior = (pos > tolerance_m) & (pos < length - tolerance_m)
+    line_idx, pos = line_idx[interior], pos[interior]
+    if len(pos) == 0:
+        return lines, np.arange(len(lines)), 0
+    splits = pd.DataFrame({"line": line_idx, "pos": np.round(pos, 6)}).drop_duplicates()
+    split_line = splits["line"].to_numpy()
+    split_pos = splits["pos"].to_numpy()
+    split_xy = shapely.get_coordinates(shapely.line_interpolate_point(lines[split_line], split_pos))
+
+    coords, vline = shapely.get_coordinates(lines, return_index=True)
+    step = np.r_[0.0, np.hypot(*np.diff(coords, axis=0).T)]
+    step[np.r_[True, vline[1:] != vline[:-1]]] = 0.0
+    cum = np.cumsum(step)
+    cum -= np.repeat(cum[np.r_[0, np.flatnonzero(vline[1:] != vline[:-1]) + 1]], np.bincount(vline))
+    # merge vertices and split points of every line in order along the line
+    all_line = np.concatenate([vline, split_line])
+    all_pos = np.concatenate([cum, split_pos])
+    is_split = np.concatenate([np.zeros(len(vline), bool), np.ones(len(split_line), bool)])
+    all_xy = np.vstack([coords, split_xy])
+    order = np.lexsort((is_split, all_pos, all_line))
+    all_line, is_split, all_xy = all_line[order], is_split[order], all_xy[order]
+    rep = 1 + is_split.astype(np.int64)
+    new_xy = np.repeat(all_xy, rep, axis=0)
+    offsets = np.cumsum(rep) - rep
+    start = np.zeros(len(new_xy), dtype=bool)
+    start[offsets[np.r_[True, all_line[1:] != all_line[:-1]]]] = True
+    start[offsets[is_split] + 1] = True
+    piece = np.cumsum(start) - 1
+    pieces = shapely.linestrings(new_xy, indices=piece)
+    return pieces, np.repeat(all_line, rep)[start], len(split_pos)
+
+
 def _cluster_endpoints(xy: np.ndarray, tolerance_m: float) -> tuple[np.ndarray, np.ndarray]:
     """Node id for each end point (points within ``tolerance_m`` merge); node coordinates."""
     uniq, inv = np.unique(xy, axis=0, return_inverse=True)
@@ -230,6 +275,7 @@ def build_network(
     snap_tolerance_m: float = 1.0,
     walk_kmh: float | None = None,
     keep_all_components: bool = False,
+    join_t_junctions: bool = True,
 ) -> Network:
     """Build a walk or drive :class:`Network` from a ``roads`` layer (see :mod:`kmgis.model`).
 
@@ -242,6 +288,9 @@ def build_network(
     node_policy : ``"shared_vertices"`` (OSM), ``"endpoints"`` (user layers) or ``"auto"``
         (shared vertices when the layer has OSM ids).
     snap_tolerance_m : end points closer than this (m) become one node.
+    join_t_junctions : (end-point policy) a line end lying within ``snap_tolerance_m`` of
+        another line's interior is a T-junction: that line is split there and joined.  Lines
+        that merely cross (no end point on the other) stay unjoined, as bridges do.
     walk_kmh : walking speed, km/h (default from speeds.yaml).
     keep_all_components : keep every component instead of the largest.
     """
@@ -267,12 +316,16 @@ def build_network(
     parts = geoms.explode(index_parts=False)
     row_of_part = np.asarray(pd.Index(usable.index).get_indexer(parts.index))
     lines = parts.to_numpy()
-    lines = lines[~shapely.is_empty(lines)]
+    nonempty = ~shapely.is_empty(lines)
+    lines, row_of_part = lines[nonempty], row_of_part[nonempty]
+    t_joined = 0
     if node_policy == "shared_vertices":
         pieces, line_of_piece = _split_at_shared_vertices(lines)
-        src = row_of_part[line_of_piece]
+    elif join_t_junctions and snap_tolerance_m > 0:
+        pieces, line_of_piece, t_joined = _split_at_touching_ends(lines, snap_tolerance_m)
     else:
-        pieces, src = lines, row_of_part
+        pieces, line_of_piece = lines, np.arange(len(lines))
+    src = row_of_part[line_of_piece]
     n_pieces = len(pieces)
 
     ends = np.vstack(
@@ -319,6 +372,7 @@ def build_network(
         "crs": crs.to_string(),
         "node_policy": node_policy,
         "snap_tolerance_m": snap_tolerance_m,
+        "t_junctions_joined": int(t_joined),
         "walk_kmh": walk_kmh,
         "input_roads": int(len(roads)),
         "usable_roads": int(len(usable)),

@@ -228,3 +228,15 @@ def test_points_at_nodes_of_one_way_edges_reach_their_node():
     d = node_distances(net, s)
     assert d[b] == 0.0
     assert np.isfinite(d).sum() == 2  # B and C; A is behind the one-way
+
+
+def test_t_junction_end_on_a_line_interior_is_joined():
+    # hand-made: a side road ends 0.3 m from the middle of a through road that is not split there
+    roads = make_roads([[(0, 0), (1000, 0)], [(400, 0.3), (400, 500)]])
+    net = build_network(roads, "walk", METRIC)
+    assert net.summary["t_junctions_joined"] == 1
+    assert net.summary["components"] == 1 and net.n_edges == 3
+    d = nearest_distance(net, xy([(0, 0)]), xy([(400, 500)]))
+    assert d[0] == pytest.approx(400 + 500, abs=0.5)
+    off = build_network(roads, "walk", METRIC, join_t_junctions=False)
+    assert off.summary["components"] == 2

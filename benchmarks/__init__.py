@@ -1,0 +1,1 @@
+"""Benchmarks of kmgis against reference libraries (run as modules, never asserted in tests)."""
