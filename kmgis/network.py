@@ -287,7 +287,8 @@ def build_network(
     crs : the metric CRS for lengths (e.g. ``kmgis.crs.metric_crs(roads)``).
     node_policy : ``"shared_vertices"`` (OSM), ``"endpoints"`` (user layers) or ``"auto"``
         (shared vertices when the layer has OSM ids).
-    snap_tolerance_m : end points closer than this (m) become one node.
+    snap_tolerance_m : (end-point policy) end points closer than this (m) become one node;
+        OSM nodes are joined only where ways share them.
     join_t_junctions : (end-point policy) a line end lying within ``snap_tolerance_m`` of
         another line's interior is a T-junction: that line is split there and joined.  Lines
         that merely cross (no end point on the other) stay unjoined, as bridges do.
@@ -331,7 +332,10 @@ def build_network(
     ends = np.vstack(
         [shapely.get_coordinates(shapely.get_point(pieces, 0)), shapely.get_coordinates(shapely.get_point(pieces, -1))]
     )
-    node_of_end, node_xy = _cluster_endpoints(ends, snap_tolerance_m)
+    # OSM topology is explicit (shared node ids → identical coordinates): never merge distinct
+    # OSM nodes that merely lie close together; user layers join end points within the tolerance
+    cluster_m = 0.0 if node_policy == "shared_vertices" else snap_tolerance_m
+    node_of_end, node_xy = _cluster_endpoints(ends, cluster_m)
     u, v = node_of_end[:n_pieces], node_of_end[n_pieces:]
     length = shapely.length(pieces)
 
