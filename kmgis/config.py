@@ -75,7 +75,9 @@ def data_dir(cli_value: str | os.PathLike | None = None, *, must_exist: bool = T
 
 # --------------------------------------------------------------------------- catalogue
 
-LayerKind = Literal["boundaries", "roads", "facilities", "parks", "green", "water", "buildings", "osm", "population_table"]
+LayerKind = Literal[
+    "boundaries", "roads", "facilities", "parks", "green", "water", "buildings", "landuse", "osm", "population_table"
+]
 
 
 class FieldRule(BaseModel):
