@@ -9,7 +9,10 @@ layer                   geometry      columns (besides ``geometry``)
 ``roads``               LineString    ``road_class`` (GB/T 51328, see ``layers/road_classes.yaml``),
                                       ``highway``, ``oneway`` (1 forward, -1 reverse, 0 two-way,
                                       <NA> unknown), ``maxspeed_kmh``, ``name``, ``walk``, ``drive``,
-                                      ``osm_id`` (when from OSM)
+                                      ``osm_id`` (when from OSM), ``osm_node_ids`` (the OSM node id
+                                      of every vertex, when read from a file: the network joins
+                                      ways at shared node ids, not at coincident positions;
+                                      in-memory only, dropped when writing files)
 ``facilities``          Point         ``category`` (``layers/facilities.yaml``), ``name``, ``source_id``
 ``parks``               Polygon       ``name``, ``area_m2``, ``source_id``
 ``green``               Polygon       ``kind`` (the tag that made it green), ``name``, ``area_m2``
@@ -39,6 +42,7 @@ LAYER_COLUMNS: dict[str, dict[str, str]] = {
         "walk": "boolean",
         "drive": "boolean",
         "osm_id": "Int64",
+        "osm_node_ids": "object",
     },
     "facilities": {"category": "str", "name": "str", "source_id": "str"},
     "parks": {"name": "str", "area_m2": "float64", "source_id": "str"},
@@ -94,6 +98,8 @@ def _as_dtype(series: pd.Series, dtype: str) -> pd.Series:
     if dtype == "str":
         obj = series.astype("object")
         return obj.where(obj.notna(), None)
+    if dtype == "object":
+        return series.astype("object")
     if dtype == "float64":
         return pd.to_numeric(series, errors="coerce").astype("float64")
     return series.astype(dtype)

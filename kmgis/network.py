@@ -22,6 +22,7 @@ travel times are seconds.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -184,15 +185,20 @@ def _mode_mask(roads: gpd.GeoDataFrame, mode: Mode) -> np.ndarray:
     return flag.astype("boolean").fillna(default.astype(bool)).to_numpy(dtype=bool)
 
 
-def _split_at_shared_vertices(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _split_at_shared_vertices(
+    lines: np.ndarray, keys: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Split LineStrings at every vertex that occurs more than once (shared or repeated).
 
-    Returns the pieces and, for each piece, the index of the line it came from.
+    A vertex's identity is its ``keys`` entry (OSM node ids, one per vertex) when given,
+    else its exact coordinates.  Returns the pieces, the index of the line each piece came
+    from, and (with ``keys``) the keys of every piece's first then last vertex.
     """
     coords, line = shapely.get_coordinates(lines, return_index=True)
     first = np.r_[True, line[1:] != line[:-1]]
     last = np.r_[line[1:] != line[:-1], True]
-    _, key, occ = np.unique(coords, axis=0, return_inverse=True, return_counts=True)
+    ident = keys if keys is not None else coords
+    _, key, occ = np.unique(ident, axis=0, return_inverse=True, return_counts=True)
     interior_node = (occ[key.ravel()] >= 2) & ~first & ~last
     rep = 1 + interior_node.astype(np.int64)
     new_coords = np.repeat(coords, rep, axis=0)
@@ -202,7 +208,26 @@ def _split_at_shared_vertices(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray
     start[offsets[interior_node] + 1] = True
     piece = np.cumsum(start) - 1
     pieces = shapely.linestrings(new_coords, indices=piece)
-    return pieces, np.repeat(line, rep)[start]
+    end_keys = None
+    if keys is not None:
+        new_keys = np.repeat(keys, rep)
+        starts = np.flatnonzero(start)
+        ends = np.r_[starts[1:] - 1, len(new_keys) - 1]
+        end_keys = np.concatenate([new_keys[starts], new_keys[ends]])
+    return pieces, np.repeat(line, rep)[start], end_keys
+
+
+def _osm_vertex_ids(rows: pd.DataFrame, lines: np.ndarray) -> np.ndarray | None:
+    """The OSM node id of every vertex of ``lines`` (one row each), or None if not all are known."""
+    if "osm_node_ids" not in rows.columns:
+        return None
+    ids = rows["osm_node_ids"].to_numpy()
+    if len(ids) == 0 or any(x is None or (isinstance(x, float) and np.isnan(x)) for x in ids):
+        return None
+    lens = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
+    if not np.array_equal(lens, shapely.get_num_coordinates(lines)):
+        return None
+    return np.fromiter(itertools.chain.from_iterable(ids), dtype=np.int64, count=int(lens.sum()))
 
 
 def _split_at_touching_ends(lines: np.ndarray, tolerance_m: float) -> tuple[np.ndarray, np.ndarray, int]:
@@ -320,8 +345,10 @@ def build_network(
     nonempty = ~shapely.is_empty(lines)
     lines, row_of_part = lines[nonempty], row_of_part[nonempty]
     t_joined = 0
+    end_keys = None
     if node_policy == "shared_vertices":
-        pieces, line_of_piece = _split_at_shared_vertices(lines)
+        vertex_ids = _osm_vertex_ids(usable.iloc[row_of_part], lines)
+        pieces, line_of_piece, end_keys = _split_at_shared_vertices(lines, vertex_ids)
     elif join_t_junctions and snap_tolerance_m > 0:
         pieces, line_of_piece, t_joined = _split_at_touching_ends(lines, snap_tolerance_m)
     else:
@@ -335,7 +362,11 @@ def build_network(
     # OSM topology is explicit (shared node ids → identical coordinates): never merge distinct
     # OSM nodes that merely lie close together; user layers join end points within the tolerance
     cluster_m = 0.0 if node_policy == "shared_vertices" else snap_tolerance_m
-    node_of_end, node_xy = _cluster_endpoints(ends, cluster_m)
+    if end_keys is not None:  # OSM node ids: one node per id, wherever it lies
+        _, first_at, node_of_end = np.unique(end_keys, return_index=True, return_inverse=True)
+        node_xy = ends[first_at]
+    else:
+        node_of_end, node_xy = _cluster_endpoints(ends, cluster_m)
     u, v = node_of_end[:n_pieces], node_of_end[n_pieces:]
     length = shapely.length(pieces)
 
@@ -374,7 +405,7 @@ def build_network(
     summary = {
         "mode": mode,
         "crs": crs.to_string(),
-        "node_policy": node_policy,
+        "node_policy": node_policy + (" (OSM node ids)" if end_keys is not None else ""),
         "snap_tolerance_m": snap_tolerance_m,
         "t_junctions_joined": int(t_joined),
         "walk_kmh": walk_kmh,
