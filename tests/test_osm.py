@@ -97,9 +97,9 @@ def test_helsinki_counts(helsinki: dict[str, gpd.GeoDataFrame]) -> None:
 
     fac = helsinki["facilities"]
     assert fac["category"].value_counts().to_dict() == {
-        "bus_stop": 98, "culture": 26, "sports": 13, "market": 8, "clinic": 7, "school": 3,
+        "bus_stop": 94, "culture": 26, "sports": 13, "market": 8, "clinic": 7, "school": 3,
     }
-    assert fac["source_id"].str[0].value_counts().to_dict() == {"n": 134, "w": 21}
+    assert fac["source_id"].str[0].value_counts().to_dict() == {"n": 131, "w": 20}
     school = fac[fac["source_id"] == "w37264738"].iloc[0]
     assert (school["category"], school["name"]) == ("school", "Ressun lukio")
 
