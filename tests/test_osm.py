@@ -222,7 +222,7 @@ def test_file_timestamp() -> None:
 def test_xml_gives_the_same_layers_as_pbf(test_pbf: dict[str, gpd.GeoDataFrame], test_xml: Path) -> None:
     xml = read_osm_file(test_xml)
     assert {k: len(v) for k, v in test_pbf.items()} == {
-        "roads": 331, "facilities": 40, "parks": 0, "green": 13, "water": 0, "buildings": 2171,
+        "roads": 331, "facilities": 40, "parks": 0, "green": 13, "water": 0, "buildings": 2171, "landuse": 35,
     }
     for layer in DEFAULT_LAYERS:
         key = "osm_id" if layer == "roads" else "source_id"

@@ -80,10 +80,10 @@ from kmgis.crs import metric_crs
 from kmgis.errors import KmgisError
 from kmgis.model import WGS84, conform, empty_layer
 
-DEFAULT_LAYERS: tuple[str, ...] = ("roads", "facilities", "parks", "green", "water", "buildings")
+DEFAULT_LAYERS: tuple[str, ...] = ("roads", "facilities", "parks", "green", "water", "buildings", "landuse")
 """The model layers an OSM source provides."""
 
-AREA_KINDS: tuple[str, ...] = ("parks", "green", "water", "buildings")
+AREA_KINDS: tuple[str, ...] = ("parks", "green", "water", "buildings", "landuse")
 """Layers made of polygons (closed ways and multipolygon relations)."""
 
 OSM_SUFFIXES: dict[str, str] = {
@@ -149,10 +149,14 @@ def facility_rules() -> dict[str, dict[str, set[str] | None]]:
 def area_rules(kind: str) -> dict[str, set[str] | None]:
     """``{key: values | None}`` that makes a polygon a park / green / water area (facilities.yaml).
 
-    ``buildings`` is ``{"building": None}`` (any value but ``no``).
+    ``buildings`` is ``{"building": None}`` (any value but ``no``); ``landuse`` is any
+    ``landuse=*`` (residential, commercial, industrial, … for the built-up area and the
+    population proxy).
     """
     if kind == "buildings":
         return {"building": None}
+    if kind == "landuse":
+        return {"landuse": None}
     if kind not in ("parks", "green", "water"):
         raise KmgisError(f"unknown area kind {kind!r}; expected one of {', '.join(AREA_KINDS)}")
     return _rule_pairs(load_layers_yaml("facilities")[kind]["osm"])
@@ -405,7 +409,7 @@ def _area_m2(geoms: gpd.GeoSeries) -> np.ndarray:
 
 
 def areas_from_elements(gdf: gpd.GeoDataFrame, kind: str) -> gpd.GeoDataFrame:
-    """OSM elements → the ``parks``, ``green``, ``water`` or ``buildings`` layer (WGS84, conformed).
+    """OSM elements → the ``parks``, ``green``, ``water``, ``buildings`` or ``landuse`` layer (WGS84, conformed).
 
     Only polygonal elements (closed ways, multipolygon relations) count.  Rules come from
     ``facilities.yaml``: ``parks.osm`` minus ``parks.exclude_access``; ``green.osm`` with
@@ -443,6 +447,8 @@ def areas_from_elements(gdf: gpd.GeoDataFrame, kind: str) -> gpd.GeoDataFrame:
     if kind == "buildings":
         cols["building"] = _tag(df, "building")
         cols["levels"] = _map_unique(_tag(df, "building:levels"), parse_number, "float64")
+    if kind == "landuse":
+        cols["landuse"] = _low(df, "landuse")
     cols["area_m2"] = _area_m2(geom)
     return conform(kind, gpd.GeoDataFrame(cols, geometry=geom, crs=WGS84))
 
