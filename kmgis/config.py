@@ -236,9 +236,14 @@ class RecipeLayers(BaseModel):
 class BuiltUpParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    """Road-derived built-up area (kmgis.indicators.builtup); None = the module default."""
+
     cell_m: float | None = Field(default=None, gt=0)
+    window_m: float | None = Field(default=None, gt=0)
     threshold_km_per_km2: float | None = Field(default=None, gt=0)
     closing_m: float | None = Field(default=None, ge=0)
+    opening_m: float | None = Field(default=None, ge=0)
+    fill_holes_km2: float | None = Field(default=None, ge=0)
     min_patch_km2: float | None = Field(default=None, ge=0)
 
 

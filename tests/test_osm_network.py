@@ -111,7 +111,7 @@ def test_osm_network_matches_osmnx_built_independently(helsinki, osm_sample_path
         assert d == pytest.approx(ref, rel=0.005, abs=0.05)
         if ref > 100:
             ratios.append(d / ref)
-    print("kmgis/osmnx length ratio: min %.5f median %.5f max %.5f" % (min(ratios), np.median(ratios), max(ratios)))
+    print(f"kmgis/osmnx length ratio: min {min(ratios):.5f} median {np.median(ratios):.5f} max {max(ratios):.5f}")
     # OSMnx's spherical lengths (mean radius) fall short of ellipsoidal ones at 60°N by more than
     # the UTM scale factor shortens kmgis's: kmgis comes out slightly longer, consistently
     assert 1.0 < np.median(ratios) < 1.005
