@@ -53,7 +53,70 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"nodes within 15 min walk (1,200 m at 4.8 km/h) of the seat: {res.reached_within_15min:.1%}")
     for f in res.files:
         print(f"wrote {f}")
+    if args.osm is None:  # then the county's scorecard, end to end (the OSM sample without Kunming data)
+        from kmgis.config import PROJECT_ROOT
+        from kmgis.pipeline import run_recipe
+
+        recipe = PROJECT_ROOT / "recipes" / (f"{args.unit}.yaml" if data is not None else "samples/osm-sample.yaml")
+        if recipe.is_file():
+            run = run_recipe(recipe, data, Path(args.out), progress=not args.quiet)
+            card = run.scorecard.drop_duplicates("indicator")
+            print(f"\nscorecard {run.recipe_id}:")
+            print(card[["indicator", "value", "unit", "target", "meets"]].head(12).to_string(index=False))
+            for f in run.files:
+                print(f"wrote {f}")
     return 0
+
+
+def _recipe_paths(target: Path) -> list[Path]:
+    from kmgis.errors import KmgisError
+
+    if target.is_dir():
+        paths = sorted(target.glob("*.yaml"))
+        if not paths:
+            raise KmgisError(f"{target}: no recipe (*.yaml) in this folder")
+        return paths
+    if not target.exists():
+        raise KmgisError(f"recipe {target}: file not found")
+    return [target]
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import time
+
+    from kmgis.config import data_dir
+    from kmgis.errors import KmgisError
+    from kmgis.pipeline import run_recipe
+
+    data = data_dir(args.data)
+    paths = _recipe_paths(Path(args.recipe))
+    rows, failed = [], 0
+    for path in paths:
+        t0 = time.perf_counter()
+        try:
+            res = run_recipe(path, data, Path(args.out), progress=not args.quiet)
+        except KmgisError as exc:
+            if len(paths) == 1:
+                raise
+            failed += 1
+            rows.append((path.stem, "FAILED", f"{time.perf_counter() - t0:.1f}", str(exc)))
+            print(f"kmgis: error: {exc}", file=sys.stderr)
+            continue
+        card = res.scorecard
+        dens = card.loc[card["indicator"] == "road_density_km_per_km2", "value"]
+        summary = (f"built-up {res.built_up_km2:.1f} km², road density {dens.iloc[0]} km/km²"
+                   if res.built_up_km2 is not None and len(dens) else "no built-up area")
+        rows.append((res.recipe_id, "ok", f"{time.perf_counter() - t0:.1f}", f"{summary} → {res.out_dir}"))
+        if len(paths) == 1:
+            show = card[["indicator", "value", "unit", "target", "meets"]].drop_duplicates("indicator")
+            print(show.to_string(index=False))
+            for f in res.files:
+                print(f"wrote {f}")
+    if len(paths) > 1:
+        print(f"{'recipe':<16} {'status':<7} {'time_s':>7}  result")
+        for r in rows:
+            print(f"{r[0]:<16} {r[1]:<7} {r[2]:>7}  {r[3]}")
+    return 1 if failed else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,6 +131,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("layers", help="list the catalogue's layers with availability, counts and extents")
     add_data(sp)
     sp.set_defaults(func=cmd_layers)
+
+    sp = sub.add_parser("run", help="run a recipe (or every recipe in a folder): scorecard, GeoPackage, run.json")
+    sp.add_argument("recipe", help="a recipe YAML (recipes/jinning.yaml) or a folder of recipes (recipes/)")
+    add_data(sp)
+    sp.add_argument("--out", default="maps", help="output folder (default: maps/); results go to OUT/<recipe id>/")
+    sp.add_argument("--quiet", action="store_true", help="no progress bar")
+    sp.set_defaults(func=cmd_run)
 
     sp = sub.add_parser("demo", help="offline demo: a county's walk network and walking times to its seat")
     add_data(sp)

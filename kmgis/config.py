@@ -316,7 +316,10 @@ def load_recipe(path: str | os.PathLike) -> Recipe:
     except ValidationError as exc:
         raise KmgisError(_validation_message(f"recipe {path}", exc)) from None
     if recipe.units:
-        recipe.units = [unit_id(u) for u in recipe.units]
+        try:
+            recipe.units = [unit_id(u) for u in recipe.units]
+        except KmgisError as exc:
+            raise KmgisError(f"recipe {path}: {exc}") from None
     catalog = load_catalog()
     for field_name in ("roads", "osm", "built_up"):
         name = getattr(recipe.layers, field_name)

@@ -257,6 +257,8 @@ def unit_population(unit: str) -> tuple[int, dict[str, Any]]:
         "adcode": str(row_unit["adcode"]),
         "name_zh": row_unit["name_zh"],
     }
+    if "urbanization_rate_2023_pct" in rows.columns and pd.notna(rows["urbanization_rate_2023_pct"].iloc[0]):
+        provenance["urbanization_rate_pct"] = float(rows["urbanization_rate_2023_pct"].iloc[0])
     return int(float(value)), provenance
 
 
@@ -537,6 +539,28 @@ def _road_weights(
     return cx, cy, weight, note
 
 
+def _zoned_apportion(
+    total: float, x: np.ndarray, y: np.ndarray, weight: np.ndarray, metric: pyproj.CRS,
+    urban_area: Boundary | None, urban_share: float | None,
+) -> tuple[np.ndarray, str]:
+    """Apportion ``total`` by ``weight``, in two zones (urban / rural) when both are given."""
+    if urban_area is None or urban_share is None:
+        return _apportion(total, weight), ""
+    if not 0.0 <= float(urban_share) <= 1.0:
+        raise KmgisError(f"population: urban share must be within 0–1, got {urban_share!r}")
+    urban_m = _to_crs_geom(_as_wgs84_geometry(urban_area, "urban area"), WGS84, metric)
+    inside = shapely.contains_xy(urban_m, x, y)
+    w_in, w_out = float(weight[inside].sum()), float(weight[~inside].sum())
+    if w_in <= 0 or w_out <= 0:
+        return _apportion(total, weight), "urban/rural split not applied (one zone has no proxy)"
+    urban = float(round(total * float(urban_share)))
+    pop = np.empty(len(weight))
+    pop[inside] = _apportion(urban, weight[inside])
+    pop[~inside] = _apportion(total - urban, weight[~inside])
+    return pop, (f"two zones: {urban:,.0f} urban residents ({float(urban_share):.2%}) in the built-up patches, "
+                 f"{total - urban:,.0f} outside")
+
+
 def population_dasymetric(
     boundary: Boundary,
     total: float,
@@ -546,8 +570,16 @@ def population_dasymetric(
     roads: gpd.GeoDataFrame | None = None,
     crs: Any,
     cell_m: float = 100.0,
+    urban_area: Boundary | None = None,
+    urban_share: float | None = None,
 ) -> gpd.GeoDataFrame:
     """Spread ``total`` residents (persons) over residential proxies inside ``boundary``.
+
+    With ``urban_area`` (WGS84 polygons: the unit's built-up patches) and ``urban_share``
+    (0–1: the official urbanization rate), the spread is two-zone: ``round(total ×
+    urban_share)`` urban residents over the proxy weight inside the urban area, the rest over
+    the weight outside it (each zone proportional to its own weight).  Without them, or when
+    either zone has no proxy weight, one zone.
 
     Proxies, the first one that has any weight inside the boundary wins:
 
@@ -600,7 +632,9 @@ def population_dasymetric(
             f"buildings, residential land use, or roads with classes {' / '.join(ROAD_PROXY_CLASSES)}"
         )
     x, y, weight, note = result
-    pop = _apportion(total, weight)
+    pop, zone_note = _zoned_apportion(total, x, y, weight, metric, urban_area, urban_share)
+    if zone_note:
+        note = f"{note}; {zone_note}"
     out = _points_frame(x, y, metric, pop, weight=weight)
     crs_label = metric.to_string()
     what = {"buildings": "residential floor area", "landuse": "residential land area",
@@ -628,8 +662,13 @@ def population_points(
     cell_m: float = 100.0,
     band: int = 1,
     scale_raster_to_total: bool = False,
+    urban_area: Boundary | None = None,
 ) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
     """Resident points for ``boundary``: from ``raster`` if given, else dasymetric.
+
+    ``urban_area`` (WGS84 built-up patches of the unit): with a unit whose table row has an
+    urbanization rate, the dasymetric spread puts that share of residents in the urban area
+    (two zones, see :func:`population_dasymetric`).
 
     ``unit_or_total`` is a unit id/name (its 2023 resident total from :func:`unit_population`)
     or a number of persons (a user-supplied total).  With a raster, its cell values are used
@@ -647,9 +686,11 @@ def population_points(
         census, prov = unit_population(unit_or_total)
         info: dict[str, Any] = {"source": prov["source"], "census_total": census, "year": prov["year"],
                                 "unit_id": prov["unit_id"], "table_sha256": prov["sha256"]}
+        urban_share = prov["urbanization_rate_pct"] / 100 if "urbanization_rate_pct" in prov else None
     elif isinstance(unit_or_total, (int, float, np.integer, np.floating)) and not isinstance(unit_or_total, bool):
         census = _check_total(unit_or_total)
         info = {"source": "user-supplied total", "census_total": census}
+        urban_share = None
     else:
         raise KmgisError(f"population: expected a unit id/name or a total of persons, got {unit_or_total!r}")
     if raster is not None:
@@ -675,7 +716,8 @@ def population_points(
         )
     else:
         pts = population_dasymetric(boundary, census, buildings=buildings, landuse=landuse, roads=roads, crs=crs,
-                                    cell_m=cell_m)
+                                    cell_m=cell_m, urban_area=urban_area if urban_share is not None else None,
+                                    urban_share=urban_share)
         info.update({"method": pts.attrs["method"], "proxy": pts.attrs["proxy"], "cell_m": pts.attrs["cell_m"],
                      "crs": pts.attrs["crs"]})
     info["total"] = math.fsum(pts["population"])

@@ -787,19 +787,22 @@ def built_up_area(
     tried: list[str] = []
 
     def result(patch: gpd.GeoDataFrame, source: str, inputs: tuple[str, ...], params: dict[str, Any],
-               n: int, total: float) -> tuple[gpd.GeoDataFrame, Indicator]:
+               cands: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, Indicator]:
+        n, total = len(cands), float(cands["area_km2"].sum())
         patch = patch.copy()
         patch["source"] = source
         rec = dict(base, source=source, **_jsonable(params), rule=str(patch["rule"].iloc[0]),
                    candidate_patches=n, candidate_total_km2=total, sources_without_patch=list(tried))
         ind = Indicator(INDICATOR, float(patch["area_km2"].iloc[0]), UNIT, scope,
                         str(patch["method"].iloc[0]), inputs, rec)
-        return patch.reset_index(drop=True), ind
+        patch = patch.reset_index(drop=True)
+        patch.attrs["candidates"] = cands  # every candidate patch (WGS84), e.g. the towns of a county
+        return patch, ind
 
     if not _is_empty(official):
         patch = _official_patch(official, unit_m, mcrs)
         if len(patch):
-            return result(patch, "official", ("built_up",), {}, 1, float(patch["area_km2"].iloc[0]))
+            return result(patch, "official", ("built_up",), {}, patch)
         tried.append("official (nothing inside the unit)")
 
     if not (_is_empty(landuse) and _is_empty(buildings)):
@@ -807,16 +810,14 @@ def built_up_area(
         cands = built_up_from_landuse(landuse, buildings, _unit_series(unit_m, mcrs), mcrs, **p)
         if len(cands):
             inputs = tuple(n for n, g in (("landuse", landuse), ("buildings", buildings)) if not _is_empty(g))
-            return result(select_patch(cands, seat_point), "landuse", inputs, p, len(cands),
-                          float(cands["area_km2"].sum()))
+            return result(select_patch(cands, seat_point), "landuse", inputs, p, cands)
         tried.append("landuse/buildings (no patch)")
 
     if not _is_empty(roads):
         p = _merge_params(ROAD_PARAMS, road_params, "road")
         cands = built_up_from_roads(roads, _unit_series(unit_m, mcrs), mcrs, **p)
         if len(cands):
-            return result(select_patch(cands, seat_point), "roads", ("roads",), p, len(cands),
-                          float(cands["area_km2"].sum()))
+            return result(select_patch(cands, seat_point), "roads", ("roads",), p, cands)
         tried.append("roads (no cell passed the threshold)")
 
     why = f"; tried: {', '.join(tried)}" if tried else ""
