@@ -82,40 +82,53 @@ def _recipe_paths(target: Path) -> list[Path]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    import time
-
     from kmgis.config import data_dir
-    from kmgis.errors import KmgisError
     from kmgis.pipeline import run_recipe
 
     data = data_dir(args.data)
     paths = _recipe_paths(Path(args.recipe))
-    rows, failed = [], 0
-    for path in paths:
-        t0 = time.perf_counter()
-        try:
-            res = run_recipe(path, data, Path(args.out), progress=not args.quiet)
-        except KmgisError as exc:
-            if len(paths) == 1:
-                raise
-            failed += 1
-            rows.append((path.stem, "FAILED", f"{time.perf_counter() - t0:.1f}", str(exc)))
-            print(f"kmgis: error: {exc}", file=sys.stderr)
-            continue
-        card = res.scorecard
-        dens = card.loc[card["indicator"] == "road_density_km_per_km2", "value"]
-        summary = (f"built-up {res.built_up_km2:.1f} km², road density {dens.iloc[0]} km/km²"
-                   if res.built_up_km2 is not None and len(dens) else "no built-up area")
-        rows.append((res.recipe_id, "ok", f"{time.perf_counter() - t0:.1f}", f"{summary} → {res.out_dir}"))
-        if len(paths) == 1:
-            show = card[["indicator", "value", "unit", "target", "meets"]].drop_duplicates("indicator")
-            print(show.to_string(index=False))
-            for f in res.files:
-                print(f"wrote {f}")
-    if len(paths) > 1:
-        print(f"{'recipe':<16} {'status':<7} {'time_s':>7}  result")
-        for r in rows:
-            print(f"{r[0]:<16} {r[1]:<7} {r[2]:>7}  {r[3]}")
+    if len(paths) == 1 and not args.scheduler:
+        res = run_recipe(paths[0], data, Path(args.out), progress=not args.quiet)
+        show = res.scorecard[["indicator", "value", "unit", "target", "meets"]].drop_duplicates("indicator")
+        print(show.to_string(index=False))
+        for f in res.files:
+            print(f"wrote {f}")
+        return 0
+    return _run_many(paths, data, args)
+
+
+def _run_many(paths: list[Path], data: Path | None, args: argparse.Namespace) -> int:
+    import time
+
+    from tqdm import tqdm
+
+    from kmgis.batch import run_batch
+    from kmgis.summary import write_summary
+
+    t0 = time.perf_counter()
+    with tqdm(total=len(paths), unit="recipe", disable=None if not args.quiet else True) as bar:
+        def tick(r) -> None:
+            bar.set_description(r.recipe)
+            bar.update(1)
+
+        results = run_batch(paths, data, Path(args.out), workers=args.workers, scheduler=args.scheduler,
+                            on_result=tick)
+    print(f"{'recipe':<16} {'status':<7} {'time_s':>7} {'peak_MB':>8}  result")
+    for r in results:
+        if r.status == "ok":
+            dens = f"{r.road_density_km_per_km2:.3f}" if r.road_density_km_per_km2 is not None else "no data"
+            bu = f"{r.built_up_km2:.1f}" if r.built_up_km2 is not None else "no data"
+            what = f"built-up {bu} km², road density {dens} km/km² → {r.out_dir}"
+        else:
+            what = r.message
+        print(f"{r.recipe:<16} {r.status:<7} {r.seconds:>7.1f} {r.peak_mb:>8.0f}  {what}")
+    ok = [r.recipe for r in results if r.status == "ok"]
+    if ok:
+        for f in write_summary(Path(args.out), ok, indicator=args.summary_indicator):
+            print(f"wrote {f}")
+    failed = len(results) - len(ok)
+    print(f"{len(ok)} ok, {failed} failed in {time.perf_counter() - t0:.1f} s "
+          f"({args.workers} worker{'s' if args.workers > 1 else ''}{', dask ' + args.scheduler if args.scheduler else ''})")
     return 1 if failed else 0
 
 
@@ -136,6 +149,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("recipe", help="a recipe YAML (recipes/jinning.yaml) or a folder of recipes (recipes/)")
     add_data(sp)
     sp.add_argument("--out", default="maps", help="output folder (default: maps/); results go to OUT/<recipe id>/")
+    sp.add_argument("--workers", type=int, default=1, help="parallel processes for a folder of recipes (default 1)")
+    sp.add_argument("--scheduler", help="run on dask.distributed: 'local' (LocalCluster) or tcp://HOST:PORT")
+    sp.add_argument("--summary-indicator", default="road_density_km_per_km2",
+                    help="indicator of the choropleth in OUT/index.html (default road_density_km_per_km2)")
     sp.add_argument("--quiet", action="store_true", help="no progress bar")
     sp.set_defaults(func=cmd_run)
 

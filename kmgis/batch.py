@@ -1,0 +1,129 @@
+"""Many recipes at once: parallel processes on one machine, or a dask.distributed cluster.
+
+Each recipe is one task (`run_one`): it reads only its own units (+ halo) from the data
+directory, so a worker's memory is bounded by the county, not the city.  A failed recipe is
+reported in the summary and does not stop the others.  With a process pool every recipe
+runs in a fresh process (``max_tasks_per_child=1``), so the peak resident memory reported is
+that recipe's own; on dask it is the worker process's peak so far.
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+import traceback
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from kmgis.errors import KmgisError
+
+
+@dataclass
+class TaskResult:
+    """Outcome of one recipe in a batch."""
+
+    recipe: str
+    path: str
+    status: str  # "ok" or "failed"
+    seconds: float
+    peak_mb: float
+    message: str = ""
+    out_dir: str = ""
+    built_up_km2: float | None = None
+    road_density_km_per_km2: float | None = None
+
+
+def _peak_mb() -> float:
+    """Peak resident memory of this process so far, MB (Linux reports ru_maxrss in KiB)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def run_one(path: str, data: str | None, out_root: str) -> dict:
+    """Run one recipe; never raises (a failure is a result).  Returns a TaskResult as a dict."""
+    from kmgis.pipeline import run_recipe
+
+    t0 = time.perf_counter()
+    p = Path(path)
+    try:
+        res = run_recipe(p, Path(data) if data else None, Path(out_root), progress=False)
+    except KmgisError as exc:
+        return asdict(TaskResult(p.stem, path, "failed", round(time.perf_counter() - t0, 2), _peak_mb(), str(exc)))
+    except Exception as exc:  # noqa: BLE001 - a crash in one recipe must not stop the batch
+        last = traceback.format_exception_only(type(exc), exc)[-1].strip()
+        return asdict(TaskResult(p.stem, path, "failed", round(time.perf_counter() - t0, 2), _peak_mb(),
+                                 f"unexpected error: {last}"))
+    card = res.scorecard
+    dens = card.loc[card["indicator"] == "road_density_km_per_km2", "value"]
+    density = float(dens.iloc[0]) if len(dens) and dens.iloc[0] != "no data" else None
+    return asdict(TaskResult(res.recipe_id, path, "ok", round(time.perf_counter() - t0, 2), _peak_mb(), "",
+                             str(res.out_dir), res.built_up_km2, density))
+
+
+def run_batch(
+    paths: list[Path],
+    data: Path | None,
+    out_root: Path,
+    *,
+    workers: int = 1,
+    scheduler: str | None = None,
+    on_result: Callable[[TaskResult], None] | None = None,
+) -> list[TaskResult]:
+    """Run recipes in parallel; results in the order of ``paths``.
+
+    ``scheduler``: None (local processes, ``workers`` of them; 1 = in this process),
+    ``"local"`` (a dask ``LocalCluster`` with ``workers`` workers) or ``"tcp://HOST:PORT"``
+    (an existing dask.distributed scheduler; the workers must see the same data directory
+    and output folder paths).
+    """
+    if workers < 1:
+        raise KmgisError(f"--workers must be ≥ 1, got {workers}")
+    args = [(str(p), str(data) if data else None, str(out_root)) for p in paths]
+    results: dict[int, TaskResult] = {}
+
+    def done(i: int, raw: dict) -> None:
+        results[i] = TaskResult(**raw)
+        if on_result:
+            on_result(results[i])
+
+    if scheduler:
+        _run_dask(args, scheduler, workers, done)
+    elif workers == 1:
+        for i, a in enumerate(args):
+            done(i, run_one(*a))
+    else:
+        with ProcessPoolExecutor(max_workers=workers, max_tasks_per_child=1) as pool:
+            futures = {pool.submit(run_one, *a): i for i, a in enumerate(args)}
+            for fut in as_completed(futures):
+                done(futures[fut], fut.result())
+    return [results[i] for i in range(len(args))]
+
+
+def _run_dask(args: list[tuple], scheduler: str, workers: int, done: Callable[[int, dict], None]) -> None:
+    try:
+        from distributed import Client, LocalCluster
+        from distributed import as_completed as dask_completed
+    except ImportError:
+        raise KmgisError("--scheduler needs dask.distributed: pip install 'distributed'") from None
+    cluster = None
+    try:
+        if scheduler == "local":
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+            client = Client(cluster)
+        elif scheduler.startswith("tcp://"):
+            try:
+                client = Client(scheduler, timeout="10s")
+            except OSError as exc:
+                raise KmgisError(f"dask scheduler {scheduler} could not be reached ({exc})") from None
+        else:
+            raise KmgisError(f"--scheduler must be 'local' or tcp://HOST:PORT, got {scheduler!r}")
+        with client:
+            futures = [client.submit(run_one, *a, pure=False, key=f"kmgis-{i}-{Path(a[0]).stem}")
+                       for i, a in enumerate(args)]
+            index = {f.key: i for i, f in enumerate(futures)}
+            for fut in dask_completed(futures):
+                done(index[fut.key], fut.result())
+    finally:
+        if cluster is not None:
+            cluster.close()

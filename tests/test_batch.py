@@ -1,0 +1,45 @@
+"""Batches: process pool and a dask LocalCluster give identical results; failures don't stop a batch."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pandas as pd
+import pytest
+
+from kmgis.batch import run_batch
+from kmgis.config import PROJECT_ROOT
+from kmgis.summary import write_summary
+
+TWO = [PROJECT_ROOT / "recipes" / "yiliang.yaml", PROJECT_ROOT / "recipes" / "songming.yaml"]
+
+
+def _digests(out, rid):
+    d = out / rid
+    return {name: hashlib.sha256((d / name).read_bytes()).hexdigest() for name in ("scorecard.csv",)}
+
+
+def test_local_cluster_matches_process_pool(data_dir, tmp_path):
+    pytest.importorskip("distributed")
+    pool = run_batch(TWO, data_dir, tmp_path / "pool", workers=2)
+    dask = run_batch(TWO, data_dir, tmp_path / "dask", workers=2, scheduler="local")
+    assert [r.status for r in pool] == ["ok", "ok"] == [r.status for r in dask]
+    assert [r.recipe for r in pool] == ["yiliang", "songming"] == [r.recipe for r in dask]
+    for r in pool:
+        assert _digests(tmp_path / "pool", r.recipe) == _digests(tmp_path / "dask", r.recipe)
+        assert r.peak_mb > 50  # measured in the worker process
+    assert [r.road_density_km_per_km2 for r in pool] == [r.road_density_km_per_km2 for r in dask]
+
+
+def test_a_failing_recipe_does_not_stop_the_others(data_dir, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("id: bad\nname: bad\nscope: county_seat\nunits: [atlantis]\n", encoding="utf-8")
+    res = run_batch([bad, TWO[0]], data_dir, tmp_path / "out", workers=1)
+    assert [r.status for r in res] == ["failed", "ok"]
+    assert "atlantis" in res[0].message
+    files = write_summary(tmp_path / "out", [res[1].recipe])
+    table = pd.read_csv(files[0], encoding="utf-8-sig")
+    assert list(table["recipe"]) == ["yiliang"]
+    assert table.loc[0, "targets_met"] + table.loc[0, "targets_missed"] + table.loc[0, "targets_no_data"] > 0
+    html = files[1].read_text(encoding="utf-8")
+    assert 'href="yiliang/map.html"' in html and "road_density_km_per_km2" in html
