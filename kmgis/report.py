@@ -56,6 +56,33 @@ def atomic_path(final: Path) -> Iterator[Path]:
             os.unlink(tmp)
 
 
+@contextlib.contextmanager
+def output_lock(out_dir: Path) -> Iterator[None]:
+    """Hold an exclusive lock on an output folder for one run.
+
+    A second run writing to the same folder at the same time is refused with a clear
+    message (not interleaved).  Under the lock, temporary files left by an interrupted run
+    (``.NAME.*.tmp*``, never under a final name) are removed.
+    """
+    import fcntl
+
+    out_dir = Path(out_dir)
+    fd = os.open(out_dir / ".kmgis.lock", os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise KmgisError(f"another kmgis run is writing to {out_dir}; wait for it to finish") from None
+    try:
+        for stale in out_dir.glob(".*.tmp*"):
+            with contextlib.suppress(FileNotFoundError):
+                stale.unlink()
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
 def write_gpkg(layers: dict[str, gpd.GeoDataFrame], path: Path) -> Path:
     """Write several layers into one GeoPackage, atomically (all layers or none)."""
     with atomic_path(path) as tmp:
