@@ -3,8 +3,10 @@
 * real Jinning roads: road density against a plain geopandas clip written here;
 * the real Helsinki OSM sample: road density against OSMnx ``basic_stats`` on a graph built
   by OSMnx itself from an OSM XML file written here with pyosmium;
-* hand-made geometry (each marked as such) for the divided-carriageway rules and for
-  node counts that can be counted by eye.
+* hand-made geometry (each marked as such) for the divided-carriageway and cross-class
+  duplicate rules and for node counts that can be counted by eye;
+* real Jinning roads: the cross-class duplicate length against an independent
+  recomputation (1 m pieces, geopandas ``dwithin`` join, its own parallel and end tests).
 """
 
 from __future__ import annotations
@@ -24,8 +26,11 @@ from shapely.geometry import LineString, Point, box
 
 from kmgis.config import load_layers_yaml
 from kmgis.crs import metric_crs
+from kmgis.errors import KmgisError
 from kmgis.indicators.roads import (
+    CROSS_CLASS_GAP_M,
     city_roads,
+    cross_class_duplicates,
     dead_end_share,
     divided_carriageway_pairs,
     intersection_density,
@@ -145,6 +150,97 @@ def test_slip_road_beside_its_carriageway_blocks_pairing():
     assert flags.tolist() == [False, True, False]
 
 
+# --------------------------------------------------------------------------- cross-class duplicates
+# All fixtures in this section are hand-made: each tests one rule of cross_class_duplicates.
+
+
+def test_sub_arterial_3m_beside_an_arterial_is_discounted_whole():
+    roads = make_roads([[(0, 0), (1000, 0)], [(0, 3), (1000, 3)]], ["arterial", "sub-arterial"])
+    dup = cross_class_duplicates(roads, METRIC)
+    assert dup.index.equals(roads.index)
+    assert dup.iloc[0] == 0.0  # the higher class keeps its length
+    assert dup.iloc[1] == pytest.approx(1000.0, abs=0.01)
+    # drawn in the opposite direction: the same
+    back = make_roads([[(0, 0), (1000, 0)], [(1000, 3), (0, 3)]], ["arterial", "sub-arterial"])
+    assert cross_class_duplicates(back, METRIC).iloc[1] == pytest.approx(1000.0, abs=0.01)
+
+
+def test_cross_class_rows_of_any_order_discount_the_lower_class():
+    roads = make_roads([[(0, 3), (1000, 3)], [(0, 0), (1000, 0)]], ["branch", "sub-arterial"])
+    assert cross_class_duplicates(roads, METRIC).round(2).tolist() == [1000.0, 0.0]
+
+
+def test_parallel_line_20m_away_is_a_separate_road():
+    roads = make_roads([[(0, 0), (1000, 0)], [(0, 20), (1000, 20)]], ["arterial", "sub-arterial"])
+    assert CROSS_CLASS_GAP_M < 20
+    assert cross_class_duplicates(roads, METRIC).sum() == 0.0
+    # a wider gap finds it
+    assert cross_class_duplicates(roads, METRIC, max_gap_m=25).iloc[1] == pytest.approx(1000.0, abs=0.01)
+
+
+def test_perpendicular_crossing_is_no_duplicate():
+    roads = make_roads([[(0, 0), (1000, 0)], [(500, -500), (500, 500)]], ["arterial", "sub-arterial"])
+    assert cross_class_duplicates(roads, METRIC).sum() == 0.0
+
+
+def test_branch_alongside_for_400m_of_its_1km():
+    step = 10.0
+    # (a) overlapping end to end: the branch runs 600 m west of the arterial's end, then
+    # 400 m beside it, 3 m away (beyond the arterial's end the foot point is its end)
+    a = make_roads([[(0, 0), (1000, 0)], [(-600, 3), (400, 3)]], ["arterial", "branch"])
+    # (b) 400 m beside it, then bends away at 45°
+    bend = (400 + 600 / math.sqrt(2), 3 + 600 / math.sqrt(2))
+    b = make_roads([[(0, 0), (1000, 0)], [(0, 3), (400, 3), bend]], ["arterial", "branch"])
+    for roads in (a, b):
+        dup = cross_class_duplicates(roads, METRIC, sample_m=step)
+        assert dup.iloc[0] == 0.0
+        assert dup.iloc[1] == pytest.approx(400.0, abs=step)
+
+
+def test_equal_classes_and_paths_are_not_cross_class_duplicates():
+    same = make_roads([[(0, 0), (1000, 0)], [(0, 3), (1000, 3)]], ["sub-arterial"] * 2)
+    assert cross_class_duplicates(same, METRIC).sum() == 0.0  # the divided-carriageway rule's job
+    sidewalk = make_roads([[(0, 0), (1000, 0)], [(0, 3), (1000, 3)]], ["branch", "path"])
+    assert cross_class_duplicates(sidewalk, METRIC).sum() == 0.0
+
+
+def test_cross_class_bad_parameters():
+    roads = make_roads([[(0, 0), (1000, 0)], [(0, 3), (1000, 3)]], ["arterial", "branch"])
+    for kw in ({"max_gap_m": 0}, {"parallel_deg": 90}, {"sample_m": -1}):
+        with pytest.raises(KmgisError):
+            cross_class_duplicates(roads, METRIC, **kw)
+
+
+def test_road_density_counts_a_road_in_two_class_layers_once():
+    roads = make_roads([[(0, 0), (1000, 0)], [(0, 3), (1000, 3)]], ["arterial", "sub-arterial"])
+    area = metric_box(-10, -10, 1010, 20)
+    recs = by_id(road_density(roads, area, METRIC))
+    total = recs["road_density_km_per_km2"]
+    p = total.params
+    assert recs["road_length_km"].value == pytest.approx(1.0, abs=1e-5)
+    assert p["length_before_dedupe_km"] == pytest.approx(2.0, rel=1e-9)
+    assert p["length_after_dedupe_km"] == recs["road_length_km"].value
+    assert p["cross_class_km_discounted"] == pytest.approx(1.0, abs=1e-5)
+    assert p["cross_class_km_discounted_sub_arterial"] == pytest.approx(1.0, abs=1e-5)
+    assert p["cross_class_km_discounted_arterial"] == 0.0
+    assert p["cross_class_gap_m"] == CROSS_CLASS_GAP_M
+    assert recs["road_density_sub_arterial_km_per_km2"].value == pytest.approx(0.0, abs=1e-3)
+    assert "same road digitised twice" in total.method
+    off = by_id(road_density(roads, area, METRIC, dedupe_cross_class=False))
+    assert off["road_length_km"].value == pytest.approx(2.0, rel=1e-9)
+    assert "counts twice" in off["road_density_km_per_km2"].method
+    # only the part inside the area is discounted (to within a sample)
+    half = by_id(road_density(roads, metric_box(-10, -10, 500, 20), METRIC))
+    assert half["road_density_km_per_km2"].params["cross_class_km_discounted"] == pytest.approx(0.5, abs=0.01)
+    assert half["road_length_km"].value == pytest.approx(0.5, abs=0.01)
+    # a wider gap is a parameter: 20 m apart counts twice by default, once with 25 m
+    far = make_roads([[(0, 0), (1000, 0)], [(0, 20), (1000, 20)]], ["arterial", "sub-arterial"])
+    box40 = metric_box(-10, -10, 1010, 40)
+    assert by_id(road_density(far, box40, METRIC))["road_length_km"].value == pytest.approx(2.0)
+    wide = by_id(road_density(far, box40, METRIC, cross_class_gap_m=25))
+    assert wide["road_length_km"].value == pytest.approx(1.0, abs=1e-5)
+
+
 # --------------------------------------------------------------------------- intersections, dead ends
 # Hand-made grid: 3 east-west and 3 north-south streets 100 m apart, each running 50 m past
 # the outer streets.  9 crossings of 4 segments, 12 dead ends, by eye.
@@ -212,34 +308,118 @@ def test_city_roads_classes(jinning_roads):
     }
 
 
+def independent_cross_class_km(
+    roads_m: gpd.GeoDataFrame, area_m: shapely.Geometry, gap_m: float, parallel_deg: float = 30.0
+) -> tuple[float, dict[str, float]]:
+    """Cross-class duplicate length (km) inside ``area_m``, recomputed without kmgis.
+
+    The lower-class lines clipped to the area (geopandas ``clip``) are cut into ~1 m
+    pieces (``shapely.segmentize``); a piece is a duplicate when a line of a higher class
+    (GB/T 51328 order, written here) lies within ``gap_m`` of its midpoint (geopandas
+    ``sjoin`` ``dwithin`` on that line's straight segments), nearer than either of that
+    line's end points (its nearest point is not an end), and the segment of that line
+    nearest to the midpoint is parallel to the piece (within ``parallel_deg``).
+    Returns (total km, km per class).
+    """
+    rank = {"expressway": 0, "arterial": 1, "sub-arterial": 2, "branch": 3}
+    roads_m = roads_m[roads_m["road_class"].isin(rank)].reset_index(drop=True)
+    r = roads_m["road_class"].map(rank).to_numpy()
+    xy, idx = shapely.get_coordinates(roads_m.geometry.values, return_index=True)
+    same = idx[1:] == idx[:-1]
+    segs = gpd.GeoDataFrame(
+        {"line": idx[:-1][same], "rank": r[idx[:-1][same]]},
+        geometry=shapely.linestrings(np.stack([xy[:-1][same], xy[1:][same]], axis=1)),
+        crs=roads_m.crs,
+    )
+    segs = segs[segs.length > 0]
+    low = gpd.clip(roads_m[r > r.min()], gpd.GeoSeries([area_m], crs=roads_m.crs)).explode(index_parts=False)
+    low = low[low.geom_type == "LineString"]
+    pxy, pidx = shapely.get_coordinates(shapely.segmentize(low.geometry.values, 1.0), return_index=True)
+    same = pidx[1:] == pidx[:-1]
+    a, b = pxy[:-1][same], pxy[1:][same]
+    plen = np.hypot(*(b - a).T)
+    pieces = gpd.GeoDataFrame(
+        {
+            "cls": low["road_class"].to_numpy()[pidx[:-1][same]],
+            "len": plen,
+            "dx": (b - a)[:, 0] / plen,
+            "dy": (b - a)[:, 1] / plen,
+        },
+        geometry=shapely.points((a + b) / 2),
+        crs=roads_m.crs,
+    )
+    pieces["rank"] = pieces["cls"].map(rank)
+    j = gpd.sjoin(pieces, segs, predicate="dwithin", distance=gap_m, lsuffix="p", rsuffix="s")
+    j = j[j["rank_s"] < j["rank_p"]]
+    j["d"] = shapely.distance(j.geometry.values, segs.geometry.loc[j["index_s"]].values)
+    j = j.sort_values("d").reset_index(names="piece").drop_duplicates(["piece", "line"])
+    line_geom = roads_m.geometry.values[j["line"].to_numpy()]
+    ends = np.minimum(
+        shapely.distance(j.geometry.values, shapely.get_point(line_geom, 0)),
+        shapely.distance(j.geometry.values, shapely.get_point(line_geom, -1)),
+    )
+    j = j[j["d"].to_numpy() < ends - 1e-6]
+    sxy = shapely.get_coordinates(segs.geometry.loc[j["index_s"]].values).reshape(-1, 2, 2)
+    sv = sxy[:, 1] - sxy[:, 0]
+    cos = (j["dx"].to_numpy() * sv[:, 0] + j["dy"].to_numpy() * sv[:, 1]) / np.hypot(sv[:, 0], sv[:, 1])
+    dup = j.loc[np.abs(cos) >= math.cos(math.radians(parallel_deg)), "piece"].unique()
+    per = pieces.loc[dup].groupby("cls")["len"].sum() / 1000
+    return float(per.sum()), per.to_dict()
+
+
 def test_jinning_road_density_matches_a_plain_clip(jinning_roads, jinning_area):
     area_wgs, area_m = jinning_area
     recs = by_id(road_density(jinning_roads, area_wgs, METRIC))
-    total = recs["road_density_km_per_km2"]
+    off = by_id(road_density(jinning_roads, area_wgs, METRIC, dedupe_cross_class=False))
+    total, total_off = recs["road_density_km_per_km2"], off["road_density_km_per_km2"]
+    p = total.params
+    area_km2 = area_m.area / 1e6
 
-    # independent recomputation: geopandas clip in EPSG:32648
+    # (1) without the cross-class discount: a plain geopandas clip in EPSG:32648
     lines = jinning_roads[jinning_roads["road_class"].isin(CITY_CLASSES)].to_crs(METRIC)
-    clipped = gpd.clip(lines, gpd.GeoSeries([area_m], crs=METRIC))
-    expected = clipped.length.sum() / 1000 / (area_m.area / 1e6)
+    clipped_km = gpd.clip(lines, gpd.GeoSeries([area_m], crs=METRIC)).length.sum() / 1000
+    assert total_off.value == pytest.approx(clipped_km / area_km2, rel=0.01)
+    assert total_off.value > 0
+    # (2) with it (the default): the plain clip less an independent recomputation of the
+    # cross-class duplicates (1 m pieces; kmgis samples every 10 m)
+    dup_km, dup_by_class = independent_cross_class_km(lines, area_m, p["cross_class_gap_m"])
     print(
-        f"Jinning seat area {area_m.area / 1e6:.3f} km²: kmgis {total.value:.4f} km/km², clip {expected:.4f}"
+        f"Jinning seat area {area_km2:.3f} km²: kmgis {total.value:.4f} km/km² "
+        f"({total_off.value:.4f} without the cross-class discount), clip {clipped_km / area_km2:.4f}; "
+        f"cross-class duplicates within {p['cross_class_gap_m']:g} m: "
+        f"kmgis {p['cross_class_km_discounted']:.3f} km, "
+        f"independent {dup_km:.3f} km of {clipped_km:.3f} km"
     )
-    assert total.value == pytest.approx(expected, rel=0.01)
-    assert total.value > 0
+    assert total.value == pytest.approx((clipped_km - dup_km) / area_km2, rel=0.01)
+    assert p["cross_class_km_discounted"] == pytest.approx(dup_km, rel=0.03)
+    for c, km in dup_by_class.items():
+        assert p[f"cross_class_km_discounted_{c.replace('-', '_')}"] == pytest.approx(km, rel=0.03)
+    assert p["cross_class_km_discounted_arterial"] == 0.0  # the highest class present keeps its length
+    # the discount is real, lowers the density by exactly itself, and per class
+    assert p["cross_class_km_discounted"] > 0
+    assert total.value < total_off.value
+    assert total.value == pytest.approx(total_off.value - p["cross_class_km_discounted"] / area_km2, rel=1e-9)
+    assert recs["road_length_km"].value == pytest.approx(
+        off["road_length_km"].value - p["cross_class_km_discounted"], rel=1e-9
+    )
+    assert p["length_before_dedupe_km"] == pytest.approx(off["road_length_km"].value, rel=1e-9)
+    assert p["length_after_dedupe_km"] == recs["road_length_km"].value
 
-    per_class = {
-        k: r.value for k, r in recs.items() if k not in ("road_density_km_per_km2", "road_length_km")
-    }
-    assert set(per_class) == {
-        "road_density_arterial_km_per_km2",
-        "road_density_sub_arterial_km_per_km2",
-        "road_density_branch_km_per_km2",
-    }
-    assert sum(per_class.values()) == pytest.approx(total.value, rel=1e-9)
+    for r in (recs, off):
+        per_class = {
+            k: rec.value for k, rec in r.items() if k not in ("road_density_km_per_km2", "road_length_km")
+        }
+        assert set(per_class) == {
+            "road_density_arterial_km_per_km2",
+            "road_density_sub_arterial_km_per_km2",
+            "road_density_branch_km_per_km2",
+        }
+        assert sum(per_class.values()) == pytest.approx(r["road_density_km_per_km2"].value, rel=1e-9)
     # the Kunming layer has no oneway: nothing can be paired, and the method says so
-    assert total.params["divided_ways_discounted"] == 0
-    assert total.params["oneway_unknown_share_pct"] == 100.0
+    assert p["divided_ways_discounted"] == 0
+    assert p["oneway_unknown_share_pct"] == 100.0
     assert "count twice" in total.method
+    assert "same road digitised twice" in total.method
     # internal roads raise the density when asked for
     with_internal = by_id(road_density(jinning_roads, area_wgs, METRIC, include_internal=True))
     assert with_internal["road_density_km_per_km2"].value > total.value
@@ -352,7 +532,11 @@ def test_helsinki_road_density_vs_osmnx(osm_sample_path, tmp_path):
     4. kmgis clips lines to the area, OSMnx counts whole edges.  Over the extent of the
        extract nothing sticks out (ways cut by the extract keep only the nodes it has),
        so this term is 0 there; over an inner area it is the whole length of the ways
-       touching the area minus their clipped length.
+       touching the area minus their clipped length;
+    5. kmgis discounts lower-class lines running within the cross-class gap of, and
+       parallel to, a higher-class line (a road digitised in two class layers): lower by
+       exactly the discounted km ÷ A.  OSM draws each street once, so this is small here
+       (where streets meet at a small angle).
     """
     xml = tmp_path / "helsinki_city_roads.osm"
     n_ways = write_city_road_xml(osm_sample_path, xml)
@@ -388,7 +572,7 @@ def test_helsinki_road_density_vs_osmnx(osm_sample_path, tmp_path):
     )
     assert gc_km == pytest.approx(osmnx_km, rel=1e-9)
 
-    raw = by_id(road_density(roads, extent, crs, dedupe_divided=False))
+    raw = by_id(road_density(roads, extent, crs, dedupe_divided=False, dedupe_cross_class=False))
     dedup = by_id(road_density(roads, extent, crs))
     kmgis_raw = raw["road_density_km_per_km2"].value
     kmgis = dedup["road_density_km_per_km2"].value
@@ -397,10 +581,11 @@ def test_helsinki_road_density_vs_osmnx(osm_sample_path, tmp_path):
     metric_term = whole_km / area_km2 - osmnx_m_per_km2 / 1000
     clip_term = (whole_km - raw["road_length_km"].value) / area_km2
     divided_term = p["divided_km_discounted"] / area_km2
+    cross_term = p["cross_class_km_discounted"] / area_km2
 
     # inner area 200 m inside the extent: clipping now matters
     inner = gpd.GeoSeries([extent], crs="EPSG:4326").to_crs(crs).buffer(-200).to_crs("EPSG:4326").iloc[0]
-    inner_raw = by_id(road_density(roads, inner, crs, dedupe_divided=False))
+    inner_raw = by_id(road_density(roads, inner, crs, dedupe_divided=False, dedupe_cross_class=False))
     inner_clip_km = inner_raw["road_length_km"].value
     inner_whole_km = inner_raw["road_density_km_per_km2"].params["length_whole_ways_km"]
 
@@ -412,6 +597,9 @@ def test_helsinki_road_density_vs_osmnx(osm_sample_path, tmp_path):
         f"  = kmgis without dedupe             {kmgis_raw:10.4f} km/km²\n"
         f"  (3) divided carriageways           {-divided_term:+10.4f} km/km²  ({p['divided_pairs']} pairs, "
         f"{p['divided_ways_discounted']} ways, {p['divided_km_discounted']:.3f} km)\n"
+        f"  (5) cross-class duplicates         {-cross_term:+10.4f} km/km²  "
+        f"({p['cross_class_km_discounted']:.3f} km "
+        f"within {p['cross_class_gap_m']:g} m)\n"
         f"  = kmgis road_density_km_per_km2    {kmgis:10.4f} km/km²\n"
         f"  inner area (200 m in): whole ways {inner_whole_km:.3f} km, clipped {inner_clip_km:.3f} km"
     )
@@ -420,10 +608,17 @@ def test_helsinki_road_density_vs_osmnx(osm_sample_path, tmp_path):
     # (4) nothing sticks out of the extent; inside it clipping removes length
     assert clip_term == pytest.approx(0.0, abs=1e-9)  # km/km²
     assert inner_clip_km < inner_whole_km
-    # (3) the de-duplicated density is lower by exactly the discounted km
+    # (3) + (5) the de-duplicated density is lower by exactly the discounted km
     assert p["divided_pairs"] > 0
-    assert kmgis == pytest.approx(kmgis_raw - divided_term, rel=1e-9)
-    assert kmgis == pytest.approx(osmnx_m_per_km2 / 1000 + metric_term - clip_term - divided_term, rel=1e-9)
+    assert kmgis == pytest.approx(kmgis_raw - divided_term - cross_term, rel=1e-9)
+    assert kmgis == pytest.approx(
+        osmnx_m_per_km2 / 1000 + metric_term - clip_term - divided_term - cross_term, rel=1e-9
+    )
+    assert p["length_before_dedupe_km"] - p["divided_km_discounted"] == pytest.approx(
+        p["length_before_cross_class_km"], rel=1e-9
+    )
+    # OSM streets are drawn once: the cross-class discount is small (< 1 % of the length)
+    assert 0 <= p["cross_class_km_discounted"] < 0.01 * raw["road_length_km"].value
     # the discounted side is about half of the paired one-way length (the two carriageways)
     paired_km = p["divided_km_discounted"]
     assert 0 < paired_km < 0.25 * raw["road_length_km"].value
