@@ -59,3 +59,25 @@ def osm_sample_path() -> Path:
     from kmgis.config import catalog_entry, resolve_path
 
     return resolve_path(catalog_entry("osm_sample_helsinki").path, None)
+
+
+def unit_recipes() -> list[Path]:
+    """The county-level and central-city recipes (recipes/*.yaml without the metro circle)."""
+    import yaml
+
+    from kmgis.config import PROJECT_ROOT
+
+    paths = sorted((PROJECT_ROOT / "recipes").glob("*.yaml"))
+    return [p for p in paths if (yaml.safe_load(p.read_text(encoding="utf-8")) or {}).get("kind") != "metro"]
+
+
+@pytest.fixture(scope="session")
+def recipe_runs(tmp_path_factory):
+    """Every unit recipe and the OSM sample run once per session: (output folder, {id: RecipeResult})."""
+    from kmgis.config import PROJECT_ROOT, data_dir
+    from kmgis.pipeline import run_recipe
+
+    data = data_dir(None)
+    out = tmp_path_factory.mktemp("recipe_runs")
+    paths = (unit_recipes() if data is not None else []) + [PROJECT_ROOT / "recipes/samples/osm-sample.yaml"]
+    return out, {r.recipe_id: r for r in (run_recipe(p, data, out, progress=False) for p in paths)}

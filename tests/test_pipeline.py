@@ -21,9 +21,9 @@ NEED_OSM = ["green_ratio_pct", "park_m2_per_person", "green_300m_pct", "park_500
 
 
 @pytest.fixture(scope="module")
-def all_units(data_dir, tmp_path_factory):
-    out = tmp_path_factory.mktemp("maps")
-    return {p.stem: run_recipe(p, data_dir, out, progress=False) for p in sorted(RECIPES.glob("*.yaml"))}
+def all_units(data_dir, recipe_runs):
+    """The 14 units and the central city (run once per session in conftest.recipe_runs)."""
+    return {k: v for k, v in recipe_runs[1].items() if k != "osm-sample"}
 
 
 def test_all_units_and_the_central_city_run_offline(all_units):
@@ -75,8 +75,8 @@ def test_population_of_units_preserved(all_units):
     assert run["inputs"][0]["sha256"]
 
 
-def test_osm_sample_recipe_fills_every_row(tmp_path):
-    res = run_recipe(RECIPES / "samples" / "osm-sample.yaml", None, tmp_path, progress=False)
+def test_osm_sample_recipe_fills_every_row(recipe_runs):
+    res = recipe_runs[1]["osm-sample"]
     card = res.scorecard
     assert not (card["value"] == "no data").any(), card.loc[card["value"] == "no data", "indicator"].tolist()
     layers = set(gpd.list_layers(res.out_dir / "indicators.gpkg")["name"])
