@@ -83,18 +83,87 @@ def _recipe_paths(target: Path) -> list[Path]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from kmgis.config import data_dir
+    from kmgis.maps import check_tiles
     from kmgis.pipeline import run_recipe
 
     data = data_dir(args.data)
     paths = _recipe_paths(Path(args.recipe))
+    tiles = check_tiles(args.tiles)
     if len(paths) == 1 and not args.scheduler:
-        res = run_recipe(paths[0], data, Path(args.out), progress=not args.quiet)
+        res = run_recipe(paths[0], data, Path(args.out), progress=not args.quiet, tiles=tiles)
+        if getattr(res, "members", None) is not None:  # recipes/metro.yaml
+            _print_metro(res)
+            return 0
         show = res.scorecard[["indicator", "value", "unit", "target", "meets"]].drop_duplicates("indicator")
         print(show.to_string(index=False))
         for f in res.files:
             print(f"wrote {f}")
         return 0
-    return _run_many(paths, data, args)
+    rc = _run_many(paths, data, args)
+    if tiles != "osm":  # batch runs draw with the default tiles: redraw with the chosen ones
+        from kmgis.config import load_recipe
+        from kmgis.maps import draw_map
+
+        for path in paths:
+            recipe = load_recipe(path)
+            results = Path(args.out) / recipe.id
+            if getattr(recipe, "kind", None) == "metro":  # its own map, from isochrones.gpkg
+                from kmgis.pipeline import write_isochrone_map
+
+                if (results / "isochrones.gpkg").is_file():
+                    write_isochrone_map(results, tiles=tiles)
+                continue
+            if (results / "map.html").is_file():
+                draw_map(results, tiles=tiles)
+    return rc
+
+
+def _print_metro(res) -> None:
+    """Isochrone areas, the member table and the data warnings of a metro / isochrone run."""
+    import pandas as pd
+
+    n = res.network
+    print(f"{n.get('mode', '')} network: {n.get('nodes', 0):,} nodes, {n.get('edges', 0):,} edges ({n.get('crs', '')})")
+    cols = [c for c in ("minutes", "area_km2", "reached_km", "filled_holes_km2", "band", "mode", "polygon_s")
+            if c in res.isochrones]
+    print(res.isochrones[cols].to_string(index=False))
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        for title, table in (("members (one-hour circle)", res.members), ("1.5-hour circle", res.circle)):
+            if table is not None and len(table):
+                keep = [c for c in table.columns if c not in ("seat_source", "data_warning", "seat_kind")]
+                shown = table[keep].copy()
+                shown.insert(3, "seat", ["sourced" if str(k).startswith("seat:") else "unit edge*"
+                                         for k in table["seat_kind"]])
+                print(f"\n{title}:")
+                print(shown.to_string(index=False))
+                if (shown["seat"] == "unit edge*").any():
+                    print("* no sourced seat point: time to the unit's first road node, a lower bound "
+                          "(give a sourced seat in recipes/metro.yaml)")
+    if res.warnings:
+        print()
+    for msg in res.warnings:
+        print(f"WARNING: {msg}")
+    timing = ", ".join(f"{k} {v:.2f} s" for k, v in res.timings_s.items())
+    print(f"\ntimings: {timing}")
+    for f in res.files:
+        print(f"wrote {f}")
+
+
+def cmd_isochrone(args: argparse.Namespace) -> int:
+    from kmgis.config import data_dir
+    from kmgis.pipeline import run_isochrone
+
+    try:
+        lon, lat = (float(v) for v in args.origin.split(","))
+    except ValueError:
+        raise KmgisError(f"--origin {args.origin!r}: expected LON,LAT in degrees, e.g. 102.7094,25.0464") from None
+    osm = Path(args.osm) if args.osm else None
+    data = data_dir(args.data) if osm is None else None
+    res = run_isochrone((lon, lat), args.minutes, data, Path(args.out), mode=args.mode, gcj02=args.gcj02,
+                        name=args.name, osm=osm, band=args.band, buffer_m=args.buffer_m,
+                        fill_holes_km2=args.fill_holes_km2, tiles=args.tiles, progress=not args.quiet)
+    _print_metro(res)
+    return 0
 
 
 def _run_many(paths: list[Path], data: Path | None, args: argparse.Namespace) -> int:
@@ -119,6 +188,8 @@ def _run_many(paths: list[Path], data: Path | None, args: argparse.Namespace) ->
             dens = f"{r.road_density_km_per_km2:.3f}" if r.road_density_km_per_km2 is not None else "no data"
             bu = f"{r.built_up_km2:.1f}" if r.built_up_km2 is not None else "no data"
             what = f"built-up {bu} km², road density {dens} km/km² → {r.out_dir}"
+            if (Path(r.out_dir) / "members.csv").is_file():  # recipes/metro.yaml
+                what = f"metro isochrones and member table (see members.csv data_warning) → {r.out_dir}"
         else:
             what = r.message
         print(f"{r.recipe:<16} {r.status:<7} {r.seconds:>7.1f} {r.peak_mb:>8.0f}  {what}")
@@ -130,6 +201,88 @@ def _run_many(paths: list[Path], data: Path | None, args: argparse.Namespace) ->
     print(f"{len(ok)} ok, {failed} failed in {time.perf_counter() - t0:.1f} s "
           f"({args.workers} worker{'s' if args.workers > 1 else ''}{', dask ' + args.scheduler if args.scheduler else ''})")
     return 1 if failed else 0
+
+
+def _simplify_args(items: list[str] | None) -> dict[str, float]:
+    out = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not name.strip():
+            raise KmgisError(f"--simplify {item}: expected LAYER=METRES, e.g. roads=5")
+    return out
+
+
+def cmd_map(args: argparse.Namespace) -> int:
+    """Redraw OUT/<id>/map.html from the results already there (no recomputation)."""
+    from kmgis.config import load_recipe
+    from kmgis.maps import check_tiles, draw_map
+    from kmgis.report import output_lock
+
+    tiles = check_tiles(args.tiles)
+    simplify = _simplify_args(args.simplify)
+    paths = _recipe_paths(Path(args.recipe))
+    failed = 0
+    for path in paths:
+        try:
+            recipe = load_recipe(path)
+            results = Path(args.out) / recipe.id
+            if getattr(recipe, "kind", None) == "metro":  # its own map, from isochrones.gpkg
+                from kmgis.pipeline import write_isochrone_map
+
+                if not (results / "isochrones.gpkg").is_file():
+                    raise KmgisError(f"{results / 'isochrones.gpkg'} not found: run `kmgis run {path}` first")
+                with output_lock(results):
+                    print(f"wrote {write_isochrone_map(results, tiles=tiles)}")
+                continue
+            if not (results / "indicators.gpkg").is_file():
+                raise KmgisError(f"{results / 'indicators.gpkg'} not found: run `kmgis run {path}` first")
+            with output_lock(results):
+                info = draw_map(results, tiles=tiles, category=args.category, simplify_m=simplify)
+        except KmgisError as exc:
+            if len(paths) == 1:
+                raise
+            failed += 1
+            print(f"kmgis: error: {exc}", file=sys.stderr)
+            continue
+        print(f"wrote {info.summary()}")
+        for note in info.notes:
+            print(f"   {note}")
+    return 1 if failed else 0
+
+
+def _dianchi_inputs(args: argparse.Namespace) -> dict:
+    return {k: (Path(getattr(args, k)) if getattr(args, k) else None) for k in ("rivers", "basin", "dem")}
+
+
+def cmd_dianchi(args: argparse.Namespace) -> int:
+    from kmgis.config import data_dir
+    from kmgis.indicators.dianchi import format_zone_table, run_dianchi
+
+    res = run_dianchi(Path(args.out), data_dir(args.data), write_map=not args.no_map, **_dianchi_inputs(args))
+    print("Dianchi protection zones (all derived zones are APPROXIMATE; rules and sources: layers/dianchi_zones.yaml)")
+    print(format_zone_table(res.zones))
+    for note in res.zones.notes:
+        print(f"   {note}")
+    for f in res.files:
+        print(f"wrote {f}")
+    return 0
+
+
+def cmd_check_site(args: argparse.Namespace) -> int:
+    from kmgis.config import data_dir
+    from kmgis.indicators.redline import format_json, format_text, run_check_site
+
+    result = run_check_site(args.site, data_dir(args.data), crs=args.crs, gcj02=args.gcj02, layer=args.layer,
+                            max_mb=args.max_mb, make_valid=args.make_valid, caution_m=args.caution_m,
+                            map_path=args.map, **_dianchi_inputs(args))
+    print(format_json(result) if args.format == "json" else format_text(result))
+    if args.format == "text" and result.get("map"):
+        print(f"wrote {result['map']}")
+    return int(result["exit_code"])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -153,8 +306,18 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--scheduler", help="run on dask.distributed: 'local' (LocalCluster) or tcp://HOST:PORT")
     sp.add_argument("--summary-indicator", default="road_density_km_per_km2",
                     help="indicator of the choropleth in OUT/index.html (default road_density_km_per_km2)")
+    sp.add_argument("--tiles", default="osm", help="base tiles of map.html: osm, carto or none (default osm)")
     sp.add_argument("--quiet", action="store_true", help="no progress bar")
     sp.set_defaults(func=cmd_run)
+
+    sp = sub.add_parser("map", help="(re)draw OUT/<id>/map.html from a recipe's results, without recomputing")
+    sp.add_argument("recipe", help="a recipe YAML (recipes/jinning.yaml) or a folder of recipes (recipes/)")
+    sp.add_argument("--out", default="maps", help="results folder (default: maps/); reads and writes OUT/<recipe id>/")
+    sp.add_argument("--tiles", default="osm", help="base tiles: osm, carto or none (default osm; Amap/Tianditu refused)")
+    sp.add_argument("--category", help="facility category of the access-grid colouring (default: the first with facilities)")
+    sp.add_argument("--simplify", action="append", metavar="LAYER=M",
+                    help="simplification tolerance in metres for a layer, e.g. roads=5 (repeatable)")
+    sp.set_defaults(func=cmd_map)
 
     sp = sub.add_parser("demo", help="offline demo: a county's walk network and walking times to its seat")
     add_data(sp)
@@ -163,6 +326,50 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--osm", help="run on this OSM file (.osm.pbf / .osm) instead of the Kunming road layer")
     sp.add_argument("--quiet", action="store_true", help="no progress bar")
     sp.set_defaults(func=cmd_demo)
+
+    sp = sub.add_parser("isochrone", help="travel-time isochrones from any point: OUT/isochrone-<lon>-<lat>/ "
+                        "(isochrones.gpkg, run.json, map.html)")
+    sp.add_argument("--origin", required=True, help="LON,LAT in WGS84 degrees (use --origin=-1.5,50 for a negative lon)")
+    sp.add_argument("--minutes", type=float, nargs="+", default=[15.0, 30.0, 60.0], help="budgets (default 15 30 60)")
+    sp.add_argument("--mode", choices=("drive", "walk"), default="drive", help="travel mode (default drive)")
+    sp.add_argument("--gcj02", action="store_true", help="the origin is in GCJ-02 (Amap, Tencent): converted to WGS84")
+    add_data(sp)
+    sp.add_argument("--osm", help="roads from this OSM file (.osm.pbf / .osm) instead of the Kunming road layer")
+    sp.add_argument("--band", default="free", help="time band of layers/speeds.yaml congestion (default free)")
+    sp.add_argument("--buffer-m", type=float, default=150.0, help="buffer width around reached roads (default 150 m)")
+    sp.add_argument("--fill-holes-km2", type=float, default=1.0, help="fill holes smaller than this (default 1 km²)")
+    sp.add_argument("--out", default="maps", help="output folder (default: maps/)")
+    sp.add_argument("--name", help="output folder name (default isochrone-<lon>-<lat>; letters, digits, . _ -)")
+    sp.add_argument("--tiles", default="osm", choices=("osm", "carto", "none"), help="base tiles of map.html")
+    sp.add_argument("--quiet", action="store_true", help="no progress bar")
+    sp.set_defaults(func=cmd_isochrone)
+
+    def add_dianchi_inputs(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--rivers", help="main inflow rivers: an .osm.pbf/.osm extract or a line layer with a name column")
+        sp.add_argument("--basin", help="the Dianchi basin as a polygon layer (else --dem, else an approximation)")
+        sp.add_argument("--dem", help="a DEM (GeoTIFF) covering the basin: the basin is the area draining to the lake")
+
+    sp = sub.add_parser("dianchi", help="derive the Dianchi protection zones: OUT/dianchi/zones.gpkg, zones.csv, map.html")
+    add_data(sp)
+    sp.add_argument("--out", default="maps", help="output folder (default: maps/); results go to OUT/dianchi/")
+    add_dianchi_inputs(sp)
+    sp.add_argument("--no-map", action="store_true", help="do not write map.html")
+    sp.set_defaults(func=cmd_dianchi)
+
+    sp = sub.add_parser("check-site", help="check a site against the Dianchi zones and protection layers "
+                        "(exit 3 = conflict)")
+    sp.add_argument("site", help="GeoJSON/Shapefile/GeoPackage/KML/WKT file, WKT text, or lon,lat[,radius_m]")
+    add_data(sp)
+    sp.add_argument("--crs", help="CRS of the input when it declares none (default for WKT and lon,lat: EPSG:4326)")
+    sp.add_argument("--gcj02", action="store_true", help="the input's lon/lat are GCJ-02 (Amap, Tencent)")
+    sp.add_argument("--layer", help="layer of a multi-layer file (GeoPackage)")
+    sp.add_argument("--caution-m", type=float, default=200.0, help="caution within this distance of a zone (default 200 m)")
+    sp.add_argument("--format", choices=("text", "json"), default="text", help="output format (default text)")
+    sp.add_argument("--map", help="write a map of the site and zones to this .html (inside the working directory)")
+    sp.add_argument("--max-mb", type=float, default=20.0, help="refuse input files larger than this (default 20 MB)")
+    sp.add_argument("--make-valid", action="store_true", help="repair invalid polygons instead of refusing them")
+    add_dianchi_inputs(sp)
+    sp.set_defaults(func=cmd_check_site)
     return p
 
 

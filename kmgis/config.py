@@ -76,7 +76,8 @@ def data_dir(cli_value: str | os.PathLike | None = None, *, must_exist: bool = T
 # --------------------------------------------------------------------------- catalogue
 
 LayerKind = Literal[
-    "boundaries", "roads", "facilities", "parks", "green", "water", "buildings", "landuse", "osm", "population_table"
+    "boundaries", "roads", "facilities", "parks", "green", "water", "buildings", "landuse", "osm", "population_table",
+    "protection",  # red line, farmland, urban development boundary, water-source or Dianchi zones (kmgis check-site)
 ]
 
 
@@ -298,7 +299,145 @@ class Recipe(BaseModel):
         return self
 
 
-def load_recipe(path: str | os.PathLike) -> Recipe:
+# --------------------------------------------------------------------------- metro recipe (kind: metro)
+
+
+class MetroOrigin(BaseModel):
+    """An origin of the metro isochrones: a named centre or a unit's seat from layers/seats.yaml, or a point."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    centre: str | None = None
+    seat: str | None = None
+    lon: float | None = Field(default=None, ge=-180, le=180)
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    gcj02: bool = False
+    name: str | None = None
+    source: str = ""
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> MetroOrigin:
+        given = [self.centre is not None, self.seat is not None, self.lon is not None or self.lat is not None]
+        if sum(given) != 1:
+            raise ValueError("give exactly one of 'centre' (layers/seats.yaml centres), 'seat' (a unit id) or lon/lat")
+        if given[2] and (self.lon is None or self.lat is None):
+            raise ValueError("a point origin needs both lon and lat")
+        if given[2] and not self.source:
+            raise ValueError("a point origin needs 'source' (where the coordinate comes from)")
+        return self
+
+
+class MetroMember(BaseModel):
+    """A member of the metropolitan circle: a unit id (layers/units.yaml / seats.yaml) and its role.
+
+    ``seat`` overrides the seat point of layers/seats.yaml (its ``source`` is required).
+    Without a sourced seat the unit polygon's representative point is used, labelled.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
+    role: Literal["core", "member", "circle_1_5h"] = "member"
+    seat: SeatPoint | None = None
+    name_zh: str | None = None
+
+    @model_validator(mode="after")
+    def _seat_sourced(self) -> MetroMember:
+        if self.seat is not None and not self.seat.source.strip():
+            raise ValueError(f"member {self.id}: a seat point needs 'source' (where the coordinate comes from)")
+        return self
+
+
+class MetroLayers(BaseModel):
+    """Where the drive roads come from: a catalogue road layer and/or an OSM file (OSM wins when both)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    roads: str | None = None
+    osm: str | None = None
+
+
+class MetroParams(BaseModel):
+    """Parameters of the metro isochrones; every value is recorded in run.json.  Units in the names."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    buffer_m: float = Field(default=150.0, gt=0, le=5000)
+    fill_holes_km2: float = Field(default=1.0, ge=0)
+    simplify_m: float = Field(default=10.0, ge=0, le=100)
+    max_snap_m: float = Field(default=1000.0, gt=0, le=20000)
+    min_expressway_km: float = Field(default=10.0, ge=0)
+    osm_halo_km: float = Field(default=20.0, ge=0, le=500)
+    metric_crs: str = "auto"
+
+
+class MetroRecipe(BaseModel):
+    """``recipes/metro.yaml``: drive-time isochrones from the main centre and the member table."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["metro"]
+    id: str = Field(pattern=_ID_PATTERN)
+    name: str
+    mode: Literal["drive", "walk", "transit"] = "drive"
+    time_bands: list[str] = Field(default=["free", "peak"], min_length=1)
+    isochrone_band: str = "free"
+    within_band: str = "free"
+    budgets_min: list[float] = Field(default=[30.0, 45.0, 60.0, 90.0], min_length=1)
+    commute_min: float = Field(default=60.0, gt=0)
+    circle_min: float = Field(default=90.0, gt=0)
+    origins: list[MetroOrigin] = Field(min_length=1)
+    members: list[MetroMember] = Field(min_length=1)
+    layers: MetroLayers = MetroLayers()
+    parameters: MetroParams = MetroParams()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MetroRecipe:
+        if not (self.layers.roads or self.layers.osm):
+            raise ValueError("give layers.roads (a catalogue road layer) or layers.osm (an OSM file)")
+        if any(not (0 < b <= 600) for b in self.budgets_min):
+            raise ValueError("budgets_min must be minutes between 0 and 600")
+        for band in (self.isochrone_band, self.within_band):
+            if band not in self.time_bands:
+                raise ValueError(f"time band {band!r} is not in time_bands {self.time_bands}")
+        ids = [m.id for m in self.members]
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        if dup:
+            raise ValueError(f"members listed twice: {dup}")
+        return self
+
+
+def _load_metro_recipe(path: Path, raw: dict) -> MetroRecipe:
+    try:
+        recipe = MetroRecipe(**raw)
+    except ValidationError as exc:
+        raise KmgisError(_validation_message(f"recipe {path}", exc)) from None
+    bands = load_layers_yaml("speeds").get("congestion") or {}
+    unknown = [b for b in recipe.time_bands if b not in bands]
+    if unknown:
+        raise KmgisError(f"recipe {path}: time band(s) {unknown} not in layers/speeds.yaml congestion ({', '.join(bands)})")
+    seats = load_layers_yaml("seats")
+    centres, seat_rows, units = seats.get("centres") or {}, seats.get("seats") or {}, units_table()
+    for o in recipe.origins:
+        if o.centre is not None and (centres.get(o.centre) or {}).get("lon") is None:
+            raise KmgisError(f"recipe {path}: origin centre {o.centre!r} has no sourced coordinate in layers/seats.yaml "
+                             f"(centres with one: {', '.join(k for k, v in centres.items() if v.get('lon') is not None)})")
+        if o.seat is not None and (seat_rows.get(o.seat) or {}).get("lon") is None:
+            raise KmgisError(f"recipe {path}: origin seat {o.seat!r} has no sourced coordinate in layers/seats.yaml")
+    for m in recipe.members:
+        if m.id not in seat_rows and m.id not in units and m.seat is None:
+            raise KmgisError(f"recipe {path}: member {m.id!r} is neither in layers/seats.yaml nor layers/units.yaml; "
+                             "give its seat point (seat: {lon, lat, source})")
+    catalog = load_catalog()
+    if recipe.layers.roads and recipe.layers.roads not in catalog and not Path(recipe.layers.roads).suffix:
+        raise KmgisError(f"recipe {path}: layers.roads names {recipe.layers.roads!r}, which is not in layers/catalog.yaml")
+    if recipe.layers.osm and recipe.layers.osm not in catalog and not Path(recipe.layers.osm).suffix:
+        raise KmgisError(f"recipe {path}: layers.osm names {recipe.layers.osm!r}, which is neither in "
+                         "layers/catalog.yaml nor an .osm.pbf/.osm path")
+    return recipe
+
+
+def load_recipe(path: str | os.PathLike) -> Recipe | MetroRecipe:
     """Read and validate a recipe YAML; unknown keys, wrong types, unknown units and layers are errors."""
     path = Path(path)
     if not path.is_file():
@@ -311,6 +450,8 @@ def load_recipe(path: str | os.PathLike) -> Recipe:
         raise KmgisError(f"recipe {path}: not UTF-8 text") from None
     if not isinstance(raw, dict):
         raise KmgisError(f"recipe {path}: expected a mapping of keys (id, name, scope, units, …)")
+    if raw.get("kind") == "metro":  # recipes/metro.yaml: the metropolitan isochrones (kmgis.pipeline.run_metro)
+        return _load_metro_recipe(path, raw)
     try:
         recipe = Recipe(**raw)
     except ValidationError as exc:

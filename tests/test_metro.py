@@ -1,0 +1,215 @@
+"""The metropolitan one-hour circle: recipes/metro.yaml on the real Kunming road layer, the member
+table and its data warning, drive times between county seats against NetworkX, the OSM path through
+the same pipeline, and `kmgis isochrone`."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from kmgis.config import PROJECT_ROOT, load_layers_yaml
+from kmgis.errors import KmgisError
+from kmgis.indicators import isochrones as iso
+from kmgis.network import build_network, node_distances, point_distances, reached_edges, snap_points
+
+RECIPE = PROJECT_ROOT / "recipes" / "metro.yaml"
+ONE_HOUR = ["wuhua", "panlong", "xishan", "guandu", "chenggong", "jinning", "anning", "songming", "fumin",
+            "yiliang", "xundian", "shilin", "mile", "hongta", "chengjiang"]
+
+
+def _recipe_copy(tmp_path, **changes) -> str:
+    raw = yaml.safe_load(RECIPE.read_text(encoding="utf-8"))
+    raw.update(changes)
+    path = tmp_path / "metro.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def metro(data_dir, tmp_path_factory):
+    """recipes/metro.yaml with budgets 30 and 60 min (the 45/90-min polygons only add run time)."""
+    from kmgis.pipeline import run_metro
+
+    tmp = tmp_path_factory.mktemp("metro")
+    path = _recipe_copy(tmp, budgets_min=[30, 60])
+    t0 = time.perf_counter()
+    res = run_metro(path, data_dir, tmp / "out", progress=False, tiles="none")
+    return res, time.perf_counter() - t0
+
+
+def test_members_csv_lists_the_15_members_with_the_warning(metro):
+    res, seconds = metro
+    csv = res.out_dir / "members.csv"
+    assert csv.read_bytes().startswith(b"\xef\xbb\xbf")  # UTF-8 BOM for Excel
+    table = pd.read_csv(csv, encoding="utf-8-sig", dtype=str)
+    assert list(table.columns[:8]) == ["unit", "seat_lon", "seat_lat", "drive_min_free", "drive_min_peak",
+                                       "within_60", "within_90", "data_warning"]
+    assert list(table["unit"]) == ONE_HOUR
+    t = table.set_index("unit")
+    for uid in ("hongta", "chengjiang", "mile"):  # beyond the Kunming road layer
+        assert t.loc[uid, "drive_min_free"] == iso.OUTSIDE_DATA == t.loc[uid, "within_60"]
+        assert t.loc[uid, "data_warning"].startswith(iso.OUTSIDE_DATA) and iso.NO_EXPRESSWAYS in t.loc[uid, "data_warning"]
+    inside = [u for u in ONE_HOUR if u not in ("hongta", "chengjiang", "mile")]
+    free = t.loc[inside, "drive_min_free"].astype(float)
+    peak = t.loc[inside, "drive_min_peak"].astype(float)
+    assert np.allclose(peak, free * iso.congestion_factor("peak"), atol=0.11)
+    assert (t.loc[inside, "data_warning"] == iso.NO_EXPRESSWAYS).all()  # on every time
+    assert t.loc["xishan", "seat_kind"].startswith("seat: layers/seats.yaml")
+    assert "no sourced seat" in t.loc["anning", "seat_kind"]
+    # the class-speed street network makes the far members slow: Shilin is hours away, not the ~1.5 h by car
+    assert float(t.loc["shilin", "drive_min_free"]) > 150
+    circle = pd.read_csv(res.out_dir / "circle_1_5h.csv", encoding="utf-8-sig", dtype=str)
+    assert list(circle["unit"]) == ["qujing", "yuxi", "chuxiong", "mengzi"]
+    print(f"metro recipe (budgets 30, 60) in {seconds:.1f} s")
+
+
+def test_isochrone_layer_carries_areas_and_the_warning(metro):
+    res, _ = metro
+    gdf = gpd.read_file(res.out_dir / "isochrones.gpkg", layer="isochrones")
+    assert list(gdf["minutes"]) == [30.0, 60.0]
+    assert {"minutes", "area_km2", "data_warning"} <= set(gdf.columns)
+    assert (gdf["data_warning"] == iso.NO_EXPRESSWAYS).all()
+    assert 0 < gdf["area_km2"].iloc[0] < gdf["area_km2"].iloc[1]
+    area = gdf.to_crs(32648).area / 1e6
+    assert np.allclose(area, gdf["area_km2"], rtol=2e-3)
+    run = json.loads((res.out_dir / "run.json").read_text(encoding="utf-8"))
+    assert run["data_check"]["lacks_expressways"] and run["data_warning"] == iso.NO_EXPRESSWAYS
+    assert run["network"]["nodes"] > 50_000 and run["versions"]["kmgis"]
+    page = (res.out_dir / "map.html").read_text(encoding="utf-8")
+    assert iso.NO_EXPRESSWAYS in page and "L.control.layers(" in page
+    assert not re.search(r"<(?:script|link)\b[^>]*\b(?:src|href)\s*=\s*[\"']?(?:https?:)?//", page)  # offline
+    print("60-min area:", gdf["area_km2"].iloc[1], "km²")
+
+
+@pytest.fixture(scope="module")
+def city_drive(data_dir):
+    from kmgis.config import catalog_entry
+    from kmgis.sources import load_layer
+
+    roads = load_layer(catalog_entry("kunming_roads"), data_dir)
+    return build_network(roads, "drive", "EPSG:32648")
+
+
+def _nx_with_points(net, weight: str, src, dst):
+    """A DiGraph of the network's arcs (shortest of parallels) plus the two snapped points as nodes."""
+    g = nx.DiGraph()
+    tail, head, w = net.arcs(weight)
+    for a, b, c in zip(tail.tolist(), head.tolist(), w.tolist(), strict=True):
+        if a != b and (not g.has_edge(a, b) or g[a][b]["w"] > c):
+            g.add_edge(a, b, w=c)
+    rate = net.edge_time_s / net.edge_length_m
+    for name, pt, out in (("S", src, True), ("T", dst, False)):
+        e, p, s = int(pt.edge[0]), float(pt.pos_m[0]), float(pt.snap_m[0])
+        length = net.edge_length_m[e]
+        u, v = int(net.edge_u[e]), int(net.edge_v[e])
+        # leaving the point towards v drives the edge forwards; towards u backwards (and the reverse to arrive)
+        for node, metres, allowed in ((v, length - p, net.edge_forward[e] if out else net.edge_backward[e]),
+                                      (u, p, net.edge_backward[e] if out else net.edge_forward[e])):
+            if allowed:
+                cost = (metres + s) * rate[e]
+                if out:
+                    g.add_edge(name, node, w=cost)
+                else:
+                    g.add_edge(node, name, w=cost)
+    return g
+
+
+@pytest.mark.parametrize("band", ["free", "peak"])
+def test_drive_time_between_two_county_seats_equals_networkx(city_drive, band):
+    seats = load_layers_yaml("seats")["seats"]
+    net = iso.with_time_band(city_drive, band)
+    pts = gpd.GeoSeries(gpd.points_from_xy([seats["chenggong"]["lon"], seats["jinning"]["lon"]],
+                                           [seats["chenggong"]["lat"], seats["jinning"]["lat"]]), crs=4326)
+    src, dst = snap_points(net, pts.iloc[[0]], 1000), snap_points(net, pts.iloc[[1]], 1000)
+    assert src.reached[0] and dst.reached[0]
+    cost = node_distances(net, src, weight="time_s")
+    mine = point_distances(net, cost, dst, sources=src, weight="time_s")[0]
+    ref = nx.dijkstra_path_length(_nx_with_points(net, "time_s", src, dst), "S", "T", weight="w")
+    assert mine == pytest.approx(ref, rel=1e-9)
+    print(f"呈贡 → 晋宁 seat to seat, {band}: {mine / 60:.1f} min")
+
+
+def test_a_single_isochrone_answers_fast_once_the_graph_is_loaded(city_drive):
+    net = city_drive
+    rng = np.random.default_rng(7)
+    centre = load_layers_yaml("seats")["centres"]["yunnan_provincial_government"]
+    points = [gpd.GeoSeries(gpd.points_from_xy([centre["lon"]], [centre["lat"]]), crs=4326).to_crs(net.crs)]
+    points += [np.array([[net.node_x[k] + 30.0, net.node_y[k] + 30.0]]) for k in rng.choice(net.n_nodes, 4, replace=False)]
+    worst_search, polygon_s = 0.0, []
+    for xy in points:
+        t0 = time.perf_counter()
+        origin = snap_points(net, xy, 1000)
+        cost = node_distances(net, origin, weight="time_s", cutoff=15 * 60)
+        reached_edges(net, cost, 15 * 60, weight="time_s")
+        worst_search = max(worst_search, time.perf_counter() - t0)
+        polys = iso.isochrone_polygons(net, cost, [15 * 60], sources=origin)
+        polygon_s.append(float(polys["seconds"].iloc[0]))
+    print(f"graph {net.n_nodes} nodes / {net.n_edges} edges; search ≤ {worst_search:.3f} s; "
+          f"15-min polygons {polygon_s} s")
+    assert worst_search < 1.0
+    assert max(polygon_s) < 3.0  # generous for shared CI machines; ≈ 0.1–0.6 s here
+
+
+def test_metro_runs_on_the_osm_sample_with_one_way_and_maxspeed(tmp_path, osm_sample_path):
+    from kmgis.pipeline import run_metro
+
+    path = _recipe_copy(
+        tmp_path, layers={"osm": "osm_sample_helsinki"}, budgets_min=[2, 4],
+        name="<script>alert(1)</script> {{ 7*7 }}",
+        origins=[{"lon": 24.9414, "lat": 60.1699, "name": "<img src=x onerror=alert(2)>", "source": "test point"}],
+        members=[{"id": "north", "seat": {"lon": 24.9500, "lat": 60.1760, "source": "test point"}},
+                 {"id": "south", "seat": {"lon": 24.9400, "lat": 60.1660, "source": "test point"}},
+                 {"id": "hongta"}],
+        parameters={"buffer_m": 25, "max_snap_m": 300})
+    res = run_metro(path, None, tmp_path / "out", progress=False, tiles="none")
+    t = res.members.set_index("unit")
+    assert isinstance(t.loc["north", "drive_min_free"], float) and isinstance(t.loc["south", "drive_min_free"], float)
+    assert t.loc["hongta", "drive_min_free"] == iso.OUTSIDE_DATA
+    assert (t.loc[["north", "south"], "data_warning"] == iso.NO_EXPRESSWAYS).all()  # a city-centre extract
+    run = json.loads((res.out_dir / "run.json").read_text(encoding="utf-8"))
+    assert run["network"]["node_policy"] == "shared_vertices (OSM node ids)"
+    assert run["inputs"][-1]["layer"] == "osm" and run["inputs"][-1]["sha256"]
+    assert list(res.isochrones["minutes"]) == [2.0, 4.0]
+    page = (res.out_dir / "map.html").read_text(encoding="utf-8")  # recipe text never reaches the page as markup
+    assert "<script>alert(1)" not in page and "<img src=x" not in page and "{{ 7*7 }}" not in page
+    assert "&lt;script&gt;alert(1)" in page and iso.NO_EXPRESSWAYS in page
+
+
+def test_recipe_errors_are_clear(tmp_path, data_dir):
+    from kmgis.config import load_recipe
+    from kmgis.pipeline import run_metro
+
+    with pytest.raises(KmgisError, match="GTFS"):
+        run_metro(_recipe_copy(tmp_path, mode="transit"), data_dir, tmp_path / "o", progress=False)
+    with pytest.raises(KmgisError, match="time band"):
+        load_recipe(_recipe_copy(tmp_path, isochrone_band="rush"))
+    with pytest.raises(KmgisError, match="dongfeng_square"):
+        load_recipe(_recipe_copy(tmp_path, origins=[{"centre": "dongfeng_square"}]))
+    with pytest.raises(KmgisError, match="neither in layers/seats.yaml"):
+        load_recipe(_recipe_copy(tmp_path, members=[{"id": "atlantis"}]))
+
+
+def test_cli_isochrone_writes_gpkg_and_map(tmp_path, data_dir, capsys):
+    from kmgis.cli import main
+
+    seat = load_layers_yaml("seats")["seats"]["jinning"]
+    rc = main(["isochrone", "--origin", f"{seat['lon']},{seat['lat']}", "--minutes", "5", "10", "--mode", "walk",
+               "--data", str(data_dir), "--out", str(tmp_path), "--quiet", "--tiles", "none"])
+    assert rc == 0
+    out = tmp_path / f"isochrone-{seat['lon']:.4f}-{seat['lat']:.4f}"
+    gdf = gpd.read_file(out / "isochrones.gpkg", layer="isochrones")
+    assert list(gdf["minutes"]) == [5.0, 10.0] and (gdf["data_warning"].fillna("") == "").all()  # walk: no warning
+    assert (out / "map.html").is_file() and (out / "run.json").is_file()
+    rc = main(["isochrone", "--origin", f"{seat['lon']},{seat['lat']}", "--minutes", "5", "--data", str(data_dir),
+               "--out", str(tmp_path), "--name", "../escape", "--quiet"])
+    assert rc == 2 and "--name" in capsys.readouterr().err
+    rc = main(["isochrone", "--origin", "not-a-point", "--out", str(tmp_path), "--quiet"])
+    assert rc == 2
