@@ -22,6 +22,7 @@ travel times are seconds.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from dataclasses import dataclass, field
 from typing import Literal
@@ -43,6 +44,7 @@ Weight = Literal["length_m", "time_s"]
 NodePolicy = Literal["auto", "endpoints", "shared_vertices"]
 
 DEFAULT_MAX_SNAP_M = 250.0
+_SNAP_PREFETCH_M = 60.0  # radius of the bulk candidate query when snapping (m); farther points use query_nearest
 _MIN_WEIGHT = 1e-9  # guards divisions by zero-length edges (explicit zeros stay arcs in csgraph)
 
 
@@ -491,7 +493,21 @@ def snap_points(
     ``points``: a GeoSeries/GeoDataFrame in any CRS (non-points use a representative
     point), or an (n, 2) array of x/y already in the network CRS (metres).
     """
-    xy = _as_metric_xy(points, net.crs)
+    xy = np.ascontiguousarray(_as_metric_xy(points, net.crs), dtype=float)
+    key = ("snap", hashlib.blake2b(xy.tobytes(), digest_size=16).hexdigest(), float(max_snap_m))
+    cached = net._cache.get(key)
+    if cached is None:
+        cached = _snap_xy(net, xy, max_snap_m)
+        snaps = [k for k in net._cache if k[0] == "snap"]
+        if len(snaps) >= 8:  # keep the few most recent point sets (residents, access points, …)
+            del net._cache[snaps[0]]
+        net._cache[key] = cached
+    return cached
+
+
+def _snap_xy(net: Network, xy: np.ndarray, max_snap_m: float) -> Snapped:
+    """Nearest point on the nearest edge: candidates within a short radius in one bulk query
+    (exact distances, ties to the lowest edge index), ``query_nearest`` for the rest."""
     n = len(xy)
     edge = np.full(n, -1, dtype=np.int64)
     pos = np.full(n, np.nan)
@@ -500,10 +516,21 @@ def snap_points(
         return Snapped(edge, pos, dist, max_snap_m)
     pts = shapely.points(xy)
     tree = net.edge_tree()
-    (src, hit), d = tree.query_nearest(pts, max_distance=max_snap_m, return_distance=True, all_matches=False)
-    edge[src] = hit
-    dist[src] = d
-    pos[src] = shapely.line_locate_point(net.edge_geometry[hit], pts[src])
+    radius = min(float(max_snap_m), _SNAP_PREFETCH_M)
+    src, hit = tree.query(pts, predicate="dwithin", distance=radius)
+    if len(src):
+        d = shapely.distance(pts[src], net.edge_geometry[hit])
+        order = np.lexsort((hit, d, src))
+        first = order[np.r_[True, src[order][1:] != src[order][:-1]]]
+        edge[src[first]] = hit[first]
+        dist[src[first]] = d[first]
+    rest = np.flatnonzero(edge < 0)
+    if len(rest) and max_snap_m > radius:
+        (i, h), d = tree.query_nearest(pts[rest], max_distance=max_snap_m, return_distance=True, all_matches=False)
+        edge[rest[i]] = h
+        dist[rest[i]] = d
+    ok = np.flatnonzero(edge >= 0)
+    pos[ok] = shapely.line_locate_point(net.edge_geometry[edge[ok]], pts[ok])
     return Snapped(edge, pos, dist, max_snap_m)
 
 
