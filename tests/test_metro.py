@@ -213,3 +213,20 @@ def test_cli_isochrone_writes_gpkg_and_map(tmp_path, data_dir, capsys):
     assert rc == 2 and "--name" in capsys.readouterr().err
     rc = main(["isochrone", "--origin", "not-a-point", "--out", str(tmp_path), "--quiet"])
     assert rc == 2
+
+
+def test_metro_rerun_gives_byte_identical_members_csv(metro, data_dir, tmp_path):
+    from kmgis.pipeline import run_metro
+
+    first, _ = metro
+    path = _recipe_copy(tmp_path, budgets_min=[30, 60])
+    again = run_metro(path, data_dir, tmp_path / "out", progress=False, tiles="none")
+    a = (first.out_dir / "members.csv").read_bytes()
+    b = (again.out_dir / "members.csv").read_bytes()
+    assert a == b
+    ga = gpd.read_file(first.out_dir / "isochrones.gpkg", layer="isochrones")
+    gb = gpd.read_file(again.out_dir / "isochrones.gpkg", layer="isochrones")
+    pd.testing.assert_frame_equal(ga.drop(columns="geometry"), gb.drop(columns="geometry"))
+    import shapely
+
+    assert shapely.equals_exact(ga.geometry.values, gb.geometry.values, tolerance=0).all()
