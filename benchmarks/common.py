@@ -15,7 +15,6 @@ import platform
 import sys
 import time
 from collections.abc import Callable, Sequence
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -139,13 +138,10 @@ def fresh(net):
 
 
 def versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for name in _VERSIONED:
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            out[name] = "not installed"
-    return out
+    """Python and library versions (kmgis.pipeline.package_versions over this benchmark's list)."""
+    from kmgis.pipeline import package_versions
+
+    return package_versions(tuple(_VERSIONED))
 
 
 def memory_total_gb() -> float | None:

@@ -32,7 +32,6 @@ import platform
 import sys
 import time
 from collections.abc import Callable, Iterator
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -122,13 +121,10 @@ def nproc() -> int:
 
 
 def versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for name in _VERSIONED:
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            out[name] = "not installed"
-    return out
+    """Python and library versions (kmgis.pipeline.package_versions over this benchmark's list)."""
+    from kmgis.pipeline import package_versions
+
+    return package_versions(tuple(_VERSIONED))
 
 
 def nx_graph(net: Network) -> nx.Graph:

