@@ -9,6 +9,7 @@ that recipe's own; on dask it is the worker process's peak so far.
 
 from __future__ import annotations
 
+import multiprocessing
 import resource
 import time
 import traceback
@@ -72,7 +73,7 @@ def run_batch(
 ) -> list[TaskResult]:
     """Run recipes in parallel; results in the order of ``paths``.
 
-    ``scheduler``: None (local processes, ``workers`` of them; 1 = in this process),
+    ``scheduler``: None (local processes, ``workers`` of them, each recipe in a fresh one),
     ``"local"`` (a dask ``LocalCluster`` with ``workers`` workers) or ``"tcp://HOST:PORT"``
     (an existing dask.distributed scheduler; the workers must see the same data directory
     and output folder paths).
@@ -89,11 +90,11 @@ def run_batch(
 
     if scheduler:
         _run_dask(args, scheduler, workers, done)
-    elif workers == 1:
-        for i, a in enumerate(args):
-            done(i, run_one(*a))
     else:
-        with ProcessPoolExecutor(max_workers=workers, max_tasks_per_child=1) as pool:
+        # a fresh interpreter per recipe ("spawn", one task per child): the reported peak memory is
+        # that recipe's own (a forked child would inherit the parent's peak reading)
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, max_tasks_per_child=1) as pool:
             futures = {pool.submit(run_one, *a): i for i, a in enumerate(args)}
             for fut in as_completed(futures):
                 done(futures[fut], fut.result())
