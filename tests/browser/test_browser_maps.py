@@ -18,6 +18,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import unit_recipes
 from map_fixtures import IMG, SCRIPT, hostile_results
 
 from kmgis.config import PROJECT_ROOT
@@ -38,8 +39,9 @@ EXPECT = {
                     "Facilities: bus stop", "Facilities: primary and middle school", "Walk minutes to"], 500,
                    "osm_sample_map.png"),
 }
-RECIPE = {"jinning": "recipes/jinning.yaml", "central-city": "recipes/central-city.yaml",
-          "osm-sample": "recipes/samples/osm-sample.yaml"}
+# every other unit: its outline, built-up area and roads
+DEFAULT_EXPECT = (["County boundary", "Built-up area", "Roads: arterial"], 9, None)
+ALL_RECIPES = [p.stem for p in unit_recipes()] + ["osm-sample"]
 
 
 def _missing(what: str):
@@ -64,19 +66,12 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def maps(tmp_path_factory) -> dict[str, Path]:
-    """The maps under test, generated fresh: Jinning and the central city (with the Kunming data), the OSM sample."""
-    from kmgis.config import data_dir
+def maps(recipe_runs) -> dict[str, Path]:
+    """Every unit recipe, the central city and the OSM sample (run once per session), and the hostile map."""
     from kmgis.maps import draw_map
-    from kmgis.pipeline import run_recipe
 
-    data = data_dir(None)
-    out = tmp_path_factory.mktemp("browser_maps")
-    pages = {}
-    for rid, recipe in RECIPE.items():
-        if data is None and rid != "osm-sample":
-            continue
-        pages[rid] = run_recipe(PROJECT_ROOT / recipe, data, out, progress=False).out_dir / "map.html"
+    out, runs = recipe_runs
+    pages = {rid: res.out_dir / "map.html" for rid, res in runs.items()}
     pages["hostile"] = draw_map(hostile_results(out / "hostile")).path
     return pages
 
@@ -108,11 +103,11 @@ class Visit:
         return others + failed[len(self.blocked):]
 
 
-@pytest.mark.parametrize("rid", list(EXPECT))
+@pytest.mark.parametrize("rid", ALL_RECIPES)
 def test_map_renders_offline(browser, maps, rid):
     if rid not in maps:
         pytest.skip("no Kunming data folder")
-    names, min_paths, shot = EXPECT[rid]
+    names, min_paths, shot = EXPECT.get(rid, DEFAULT_EXPECT)
     v = Visit(browser, maps[rid])
     try:
         assert v.js_errors() == [], v.js_errors()[:5]
