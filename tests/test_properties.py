@@ -1,9 +1,10 @@
-"""Property-based tests (hypothesis): CRS round trips and snapping invariants."""
+"""Property-based tests (hypothesis): CRS round trips, snapping invariants, site-check relations."""
 
 from __future__ import annotations
 
 import numpy as np
 import pyproj
+import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -42,8 +43,6 @@ def test_snap_distance_never_beyond_the_limit(points, limit):
     assert (s.snap_m[reached] >= 0).all() and (s.snap_m[reached] <= limit + 1e-9).all()
     assert np.isnan(s.snap_m[~reached]).all()
     # unreached points are exactly those farther than the limit from every edge
-    import shapely
-
     dist = shapely.distance(shapely.points(pts), shapely.union_all(net.edge_geometry))
     clear = np.abs(dist - limit) > 1e-6  # leave points exactly on the limit to float rounding
     assert (reached[clear] == (dist[clear] <= limit)).all()
@@ -53,3 +52,25 @@ def test_snap_distance_never_beyond_the_limit(points, limit):
     straight = np.hypot(pts[:, 0] - xy([(1000, 400)])[0, 0], pts[:, 1] - xy([(1000, 400)])[0, 1])
     finite = np.isfinite(d)
     assert (d[finite] >= straight[finite] - 1e-6).all()
+
+
+# a hand-made zone with a hole, in metres: sites of any size and place around it
+_ZONE = shapely.Polygon([(0, 0), (1000, 0), (1000, 1000), (0, 1000)], [[(400, 400), (600, 400), (600, 600),
+                                                                       (400, 600)]])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.floats(-1500, 2500), st.floats(-1500, 2500), st.floats(1.0, 800.0))
+def test_site_check_relation_is_consistent_with_overlap_and_distance(x, y, r):
+    from kmgis.indicators.redline import relate
+
+    site = shapely.Point(x, y).buffer(r, quad_segs=8)
+    rel = relate(site, _ZONE)
+    assert 0.0 <= rel["overlap_pct"] <= 100.0 + 1e-9
+    assert rel["distance_m"] >= 0
+    if rel["relation"] == "outside":
+        assert rel["overlap_m2"] == 0 and _ZONE.distance(site) > 0
+    elif rel["relation"] == "inside":
+        assert abs(rel["overlap_pct"] - 100.0) < 1e-6
+    else:  # overlaps: part in, part out, so the site crosses the boundary
+        assert 0 < rel["overlap_pct"] < 100.0 + 1e-9 and rel["distance_m"] == 0
