@@ -275,7 +275,11 @@ def _load_recipe_layers(recipe, data: Path | None, area, inputs: list[dict]) -> 
         from kmgis.sources.osm import osm_file_timestamp, read_osm_file
 
         path, licence = _osm_source(recipe.layers.osm, data)
-        layers.update(read_osm_file(path, clip=area))
+        osm = read_osm_file(path, clip=area)
+        if not any(len(g) for g in osm.values()):
+            raise KmgisError(f"OSM file {path}: no features inside the study area of recipe {recipe.id} "
+                             "(the file covers somewhere else; give an extract of this area)")
+        layers.update(osm)
         info = _describe_file("osm", path, licence)
         info["osm_timestamp"] = osm_file_timestamp(path)
         inputs.append(info)

@@ -74,9 +74,10 @@ def _raster(tmp: Path, values, crs="EPSG:32648") -> str:
     from rasterio.transform import from_origin
 
     p = tmp / "pop.tif"
-    arr = np.asarray(values, dtype="float32")
+    arr = np.full((70, 90), 50.0, dtype="float32")  # 1 km cells covering all of 晋宁 (hand-made fixture)
+    arr[35, 45] = values  # the one bad cell, inside the district
     with rasterio.open(p, "w", driver="GTiff", height=arr.shape[0], width=arr.shape[1], count=1, dtype="float32",
-                       crs=crs, transform=from_origin(690000, 2735000, 1000, 1000)) as dst:
+                       crs=crs, transform=from_origin(200000, 2760000, 1000, 1000)) as dst:
         dst.write(arr, 1)
     return str(p)
 
@@ -95,13 +96,13 @@ CASES = [
     Case("recipe invalid YAML", lambda t: ["run", _recipe(t, "id: [unclosed\n")], "YAML"),
     Case("recipe is a list", lambda t: ["run", _recipe(t, "- a\n- b\n")], "mapping"),
     Case("population raster with NaN cells",
-         lambda t: ["run", _recipe(t, BASE + f"layers: {{roads: kunming_roads, population_raster: {_raster(t, [[1, np.nan], [2, 3]])}}}\n")],
-         "pop.tif"),
+         lambda t: ["run", _recipe(t, BASE + f"layers: {{roads: kunming_roads, population_raster: {_raster(t, np.nan)}}}\n")],
+         "NaN"),
     Case("population raster with negative cells",
-         lambda t: ["run", _recipe(t, BASE + f"layers: {{roads: kunming_roads, population_raster: {_raster(t, [[1, -5], [2, 3]])}}}\n")],
-         "pop.tif"),
+         lambda t: ["run", _recipe(t, BASE + f"layers: {{roads: kunming_roads, population_raster: {_raster(t, -5.0)}}}\n")],
+         "negative"),
     Case("osm file with no roads in the area",
-         lambda t: ["run", _recipe(t, BASE + f"layers: {{osm: {HELSINKI}}}\n")], "road"),
+         lambda t: ["run", _recipe(t, BASE + f"layers: {{osm: {HELSINKI}}}\n")], "no features inside the study area"),
     # --- demo / layers / data
     Case("missing data directory", lambda t: ["demo", "--data", str(t / "nodata")], "data directory"),
     Case("layers with missing data directory", lambda t: ["layers", "--data", str(t / "nodata")], "data directory"),
@@ -132,7 +133,8 @@ CASES = [
     Case("site: zero-area polygon",
          lambda t: ["check-site", _site_file(t, [Polygon([(102.7, 24.85), (102.71, 24.85), (102.72, 24.85)])])],
          "site"),
-    Case("site: GeometryCollection", lambda t: ["check-site", "GEOMETRYCOLLECTION (POINT (102.7 24.85))"], "site"),
+    Case("site: GeometryCollection", lambda t: ["check-site", "GEOMETRYCOLLECTION (POINT (102.7 24.85))"],
+         "GeometryCollection"),
     Case("site: lon/lat swapped", lambda t: ["check-site", "24.85,102.70"], "swap"),
     Case("site: outside Kunming", lambda t: ["check-site", "116.39,39.90"], "does not intersect"),
     Case("site: unknown CRS", lambda t: ["check-site", LAKE_SITE, "--crs", "EPSG:999999"], "999999"),
@@ -186,6 +188,7 @@ def test_bad_input_gets_a_one_line_error_and_writes_nothing(case, tmp_path):
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith("kmgis: error: ")
     assert case.needle.lower() in lines[0].lower(), lines[0]
+    print(f"\n[matrix] {case.name} :: {lines[0]}")
     after = _snapshot(out)
     assert {k: v for k, v in after.items() if not k.startswith(".")} == {
         k: v for k, v in before.items() if not k.startswith(".")}

@@ -44,7 +44,7 @@ MAX_RADIUS_M = 50_000.0
 KUNMING_BBOX = (102.10, 24.30, 103.70, 26.60)
 """Fallback lon/lat box of Kunming when the boundary package is not installed."""
 
-_WKT_START = re.compile(r"^\s*(SRID=\d+;\s*)?(POINT|MULTIPOINT|LINESTRING|MULTILINESTRING|POLYGON|MULTIPOLYGON)\b",
+_WKT_START = re.compile(r"^\s*(SRID=\d+;\s*)?(POINT|MULTIPOINT|LINESTRING|MULTILINESTRING|POLYGON|MULTIPOLYGON|GEOMETRYCOLLECTION)\b",
                         re.IGNORECASE)
 _NUM = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)"
 _LONLAT = re.compile(rf"^\s*({_NUM})\s*,\s*({_NUM})\s*(?:,\s*({_NUM})\s*)?$")
@@ -148,6 +148,9 @@ def _from_wkt(text: str, user_crs: pyproj.CRS | None, source: str) -> gpd.GeoDat
         geom = shapely.from_wkt(body)
     except shapely.errors.GEOSException as exc:
         raise KmgisError(f"site {source}: invalid WKT ({str(exc).splitlines()[0]})") from None
+    if geom.geom_type == "GeometryCollection":
+        raise KmgisError(f"site {source}: a GeometryCollection is not a site; give a Point, LineString or Polygon "
+                         "(or their Multi- forms), one feature per site")
     crs = user_crs or (pyproj.CRS.from_epsg(int(srid.group(1))) if srid else pyproj.CRS.from_user_input(WGS84))
     return gpd.GeoDataFrame({"label": ["WKT"]}, geometry=[geom], crs=crs)
 
