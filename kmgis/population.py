@@ -523,18 +523,8 @@ def _road_weights(
     ix, iy, length, mx, my = _split_on_grid(lines, cell_m)
     if len(length) == 0:
         return None
-    # The piece midpoints are the fallback locations: order by cell, then by length.
-    order = np.lexsort((length, iy, ix))
-    ix, iy, length, mx, my = ix[order], iy[order], length[order], mx[order], my[order]
-    new = np.ones(len(ix), dtype=bool)
-    new[1:] = (ix[1:] != ix[:-1]) | (iy[1:] != iy[:-1])
-    group = np.cumsum(new) - 1
-    starts = np.flatnonzero(new)
-    last = np.append(starts[1:] - 1, len(ix) - 1)
-    weight = np.bincount(group, weights=length)
-    cx, cy = (ix[starts] + 0.5) * cell_m, (iy[starts] + 0.5) * cell_m
-    centre_ok = shapely.contains_xy(area_m, cx, cy)
-    cx[~centre_ok], cy[~centre_ok] = mx[last[~centre_ok]], my[last[~centre_ok]]
+    # a cell whose centre lies outside the area gets the midpoint of its longest road piece
+    cx, cy, weight = _per_cell(ix, iy, length, cell_m, area_m, shapely.points(mx, my))
     note = f"{math.fsum(length) / 1000:,.1f} km on {len(weight):,} cells of {cell_m:g} m"
     return cx, cy, weight, note
 
