@@ -126,8 +126,26 @@ def test_line_substrings_equal_shapely_substring():
 def test_fill_holes_keeps_large_holes():
     outer = shapely.box(0, 0, 1000, 1000)
     poly = outer.difference(shapely.box(100, 100, 110, 110)).difference(shapely.box(300, 300, 700, 700))
-    filled = iso.fill_holes(poly, 1000.0)
+    filled, gained, largest = iso.fill_holes(poly, 1000.0)
     assert len(filled.interiors) == 1 and filled.area == pytest.approx(1e6 - 400 * 400)
+    assert gained == pytest.approx(100.0) and largest == pytest.approx(100.0)
+    assert iso.fill_holes(poly, 0.0) == (poly, 0.0, 0.0)
+
+
+def test_fill_holes_absorbs_islands_of_a_filled_hole():
+    """A ring road inside a small hole: filling the hole swallows the island (valid result,
+    area counted once); an island in a kept hole stays."""
+    ring = shapely.box(0, 0, 1000, 1000).difference(shapely.box(100, 100, 130, 130))  # 900 m² hole
+    island = shapely.box(110, 110, 120, 120)  # 100 m², inside that hole
+    big = shapely.box(2000, 0, 3000, 1000).difference(shapely.box(2100, 100, 2900, 900))  # 0.64 km² hole
+    big_island = shapely.box(2400, 400, 2600, 600)
+    geom = shapely.MultiPolygon([ring, island, big, big_island])
+    filled, gained, largest = iso.fill_holes(geom, 1000.0)
+    assert filled.is_valid
+    assert len(shapely.get_parts(filled)) == 3  # the small island is absorbed, the big one kept
+    assert filled.area == pytest.approx(1e6 + (1e6 - 800 * 800) + 200 * 200)
+    assert gained == pytest.approx(800.0)  # the hole's 900 m² less the 100 m² island already counted
+    assert largest == pytest.approx(900.0)
 
 
 # --------------------------------------------------------------------------- real data
