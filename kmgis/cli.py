@@ -327,7 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--quiet", action="store_true", help="no progress bar")
     sp.set_defaults(func=cmd_demo)
 
-    sp = sub.add_parser("isochrone", help="travel-time isochrones from any point: OUT/isochrone-<lon>-<lat>/ "
+    sp = sub.add_parser("isochrone", help="travel-time isochrones from any point: OUT/isochrone-<mode>-<lon>-<lat>/ "
                         "(isochrones.gpkg, run.json, map.html)")
     sp.add_argument("--origin", required=True, help="LON,LAT in WGS84 degrees (use --origin=-1.5,50 for a negative lon)")
     sp.add_argument("--minutes", type=float, nargs="+", default=[15.0, 30.0, 60.0], help="budgets (default 15 30 60)")
@@ -339,7 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--buffer-m", type=float, default=150.0, help="buffer width around reached roads (default 150 m)")
     sp.add_argument("--fill-holes-km2", type=float, default=1.0, help="fill holes smaller than this (default 1 km²)")
     sp.add_argument("--out", default="maps", help="output folder (default: maps/)")
-    sp.add_argument("--name", help="output folder name (default isochrone-<lon>-<lat>; letters, digits, . _ -)")
+    sp.add_argument("--name", help="output folder name (default isochrone-<mode>[-<band>]-<lon>-<lat>; letters, digits, . _ -)")
     sp.add_argument("--tiles", default="osm", choices=("osm", "carto", "none"), help="base tiles of map.html")
     sp.add_argument("--quiet", action="store_true", help="no progress bar")
     sp.set_defaults(func=cmd_isochrone)

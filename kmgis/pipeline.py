@@ -858,11 +858,13 @@ def run_metro(recipe_path: Path, data: Path | None, out_root: Path, *, progress:
                        net.summary, card)
 
 
-def _isochrone_name(lon: float, lat: float, name: str | None) -> str:
+def _isochrone_name(lon: float, lat: float, name: str | None, mode: str = "drive", band: str = "free") -> str:
+    """The output folder: ``name``, else ``isochrone-<mode>[-<band>]-<lon>-<lat>`` (so a walk run
+    never overwrites a drive run from the same point)."""
     import re
 
     if name is None:
-        return f"isochrone-{lon:.4f}-{lat:.4f}"
+        return f"isochrone-{mode}{'' if band == 'free' else '-' + band}-{lon:.4f}-{lat:.4f}"
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", name) or ".." in name:
         raise KmgisError(f"--name {name!r}: use 1–64 letters, digits, '.', '_' or '-' (no path, no '..')")
     return name
@@ -873,7 +875,7 @@ def run_isochrone(origin: tuple[float, float], minutes: list[float], data: Path 
                   band: str = "free", buffer_m: float = 150.0, fill_holes_km2: float = 1.0, simplify_m: float = 10.0,
                   max_snap_m: float = 1000.0, min_expressway_km: float = 10.0, tiles: str = "osm",
                   progress: bool = True) -> MetroResult:
-    """Isochrones from any point: ``out_root/isochrone-<lon>-<lat>/`` (or ``name``) with
+    """Isochrones from any point: ``out_root/isochrone-<mode>[-<band>]-<lon>-<lat>/`` (or ``name``) with
     isochrones.gpkg, run.json and map.html.  Roads: an OSM file, else the Kunming road layer
     within reach of the largest budget."""
     from kmgis.crs import gcj02_to_wgs84
@@ -888,7 +890,8 @@ def run_isochrone(origin: tuple[float, float], minutes: list[float], data: Path 
         raise KmgisError(f"--minutes {minutes}: give budgets between 0 and 600 minutes")
     lon, lat = (float(v) for v in gcj02_to_wgs84(lon_in, lat_in)) if gcj02 else (float(lon_in), float(lat_in))
     minutes = sorted(set(float(m) for m in minutes))
-    out_dir = safe_output_dir(out_root, _isochrone_name(lon, lat, name))
+    iso.congestion_factor(band)  # an unknown band fails here, before any folder is named after it
+    out_dir = safe_output_dir(out_root, _isochrone_name(lon, lat, name, mode, band))
     speeds = load_layers_yaml("speeds")
     vmax = float(speeds["walk_kmh"]) if mode == "walk" else max(max(speeds["drive_kmh"].values()), 130.0 if osm else 0.0)
     reach_m = max(minutes) / 60 * vmax * 1000 + max_snap_m + 1000  # congested bands only shrink the reach

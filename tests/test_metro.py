@@ -210,7 +210,7 @@ def test_cli_isochrone_writes_gpkg_and_map(tmp_path, data_dir, capsys):
     rc = main(["isochrone", "--origin", f"{seat['lon']},{seat['lat']}", "--minutes", "5", "10", "--mode", "walk",
                "--data", str(data_dir), "--out", str(tmp_path), "--quiet", "--tiles", "none"])
     assert rc == 0
-    out = tmp_path / f"isochrone-{seat['lon']:.4f}-{seat['lat']:.4f}"
+    out = tmp_path / f"isochrone-walk-{seat['lon']:.4f}-{seat['lat']:.4f}"
     gdf = gpd.read_file(out / "isochrones.gpkg", layer="isochrones")
     assert list(gdf["minutes"]) == [5.0, 10.0] and (gdf["data_warning"].fillna("") == "").all()  # walk: no warning
     assert (out / "map.html").is_file() and (out / "run.json").is_file()
