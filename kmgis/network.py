@@ -165,11 +165,18 @@ class Network:
             crs=self.crs,
         )
 
+    def node_degree(self) -> np.ndarray:
+        """Undirected street segments at each node; a self-loop counts once (as OSMnx
+        ``count_streets_per_node``), parallel edges each count."""
+        loop = self.edge_u == self.edge_v
+        ends = np.concatenate([self.edge_u[~loop], self.edge_v[~loop], self.edge_u[loop]])
+        return np.bincount(ends, minlength=self.n_nodes)
+
     def nodes_gdf(self) -> gpd.GeoDataFrame:
-        """The nodes as a GeoDataFrame of points in the network's metric CRS."""
-        degree = np.bincount(np.concatenate([self.edge_u, self.edge_v]), minlength=self.n_nodes)
+        """The nodes as a GeoDataFrame of points in the network's metric CRS, with ``degree``
+        (:meth:`node_degree`)."""
         return gpd.GeoDataFrame(
-            {"degree": degree}, geometry=shapely.points(self.node_x, self.node_y), crs=self.crs
+            {"degree": self.node_degree()}, geometry=shapely.points(self.node_x, self.node_y), crs=self.crs
         )
 
 

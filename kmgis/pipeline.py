@@ -442,10 +442,8 @@ def run_recipe(recipe_path: Path, data: Path | None, out_root: Path, *, progress
         if has_patch:
             indicators += road_ind.road_density(layers.get("roads"), bu_geom, crs,
                                                 include_internal=params.include_internal_roads)
-            indicators.append(road_ind.intersection_density(layers.get("roads"), bu_geom, crs,
-                                                            include_internal=params.include_internal_roads))
-            indicators.append(road_ind.dead_end_share(layers.get("roads"), bu_geom, crs,
-                                                      include_internal=params.include_internal_roads))
+            indicators += road_ind.street_node_indicators(layers.get("roads"), bu_geom, crs,
+                                                          include_internal=params.include_internal_roads)
         stages.done("roads")
 
         grid = None

@@ -240,3 +240,19 @@ def test_t_junction_end_on_a_line_interior_is_joined():
     assert d[0] == pytest.approx(400 + 500, abs=0.5)
     off = build_network(roads, "walk", METRIC, join_t_junctions=False)
     assert off.summary["components"] == 2
+
+
+def test_node_degree_counts_a_self_loop_once_and_parallel_edges_each():
+    """Hand-made: a cul-de-sac loop at B (one street, as OSMnx count_streets_per_node), a
+    parallel pair A–B, and a spur B–C.  Degrees: A 2, B 1 (loop) + 2 (pair) + 1 = 4, C 1."""
+    roads = make_roads([
+        [(0, 0), (100, 0)],
+        [(0, 0), (50, 30), (100, 0)],
+        [(100, 0), (150, 40), (180, 0), (100, 0)],
+        [(100, 0), (100, -100)],
+    ])
+    net = build_network(roads, "walk", METRIC, keep_all_components=True)
+    at = {(round(x - 700000.0), round(y - 2770000.0)): k for k, (x, y) in enumerate(zip(net.node_x, net.node_y, strict=True))}
+    deg = net.node_degree()
+    assert deg[at[(0, 0)]] == 2 and deg[at[(100, 0)]] == 4 and deg[at[(100, -100)]] == 1
+    assert (net.nodes_gdf()["degree"].to_numpy() == deg).all()

@@ -892,8 +892,7 @@ def street_nodes(
     net = build_network(city, "drive", crs, keep_all_components=True)
     n = net.n_nodes
     u, v = net.edge_u, net.edge_v
-    loop = u == v
-    degree = np.bincount(np.concatenate([u[~loop], v[~loop], u[loop]]), minlength=n)
+    degree = net.node_degree()
     node_inside = shapely.contains_xy(area_m, net.node_x, net.node_y)
 
     junction = np.flatnonzero(degree >= 3)
@@ -911,7 +910,7 @@ def street_nodes(
     cluster_of[junction] = label
     merged = np.bincount(label, weights=degree[junction], minlength=n_cl)
     cu, cv = cluster_of[u], cluster_of[v]
-    internal = (~loop) & (cu >= 0) & (cu == cv)
+    internal = (u != v) & (cu >= 0) & (cu == cv)
     merged -= 2 * np.bincount(cu[internal], minlength=n_cl)
     size = np.bincount(label, minlength=n_cl)
     cx = np.bincount(label, weights=net.node_x[junction], minlength=n_cl) / np.maximum(size, 1)
@@ -974,6 +973,21 @@ def _street_node_setup(
     return crs, params, area_m, nodes
 
 
+def street_node_indicators(
+    roads: gpd.GeoDataFrame | None,
+    area: AreaLike | None,
+    crs: pyproj.CRS | str,
+    *,
+    consolidate_m: float = 10.0,
+    include_internal: bool = False,
+    scope: str = "built-up area",
+) -> list[Indicator]:
+    """[:func:`intersection_density`, :func:`dead_end_share`] from one :func:`street_nodes` computation."""
+    crs, params, area_m, nodes = _street_node_setup(roads, area, crs, consolidate_m, include_internal)
+    return [_intersection_density_of(nodes, area_m, crs, dict(params), consolidate_m, scope),
+            _dead_end_share_of(nodes, crs, dict(params), consolidate_m, scope)]
+
+
 def intersection_density(
     roads: gpd.GeoDataFrame | None,
     area: AreaLike | None,
@@ -993,22 +1007,8 @@ def intersection_density(
     than ``consolidate_m`` makes two intersections.  Note that OSMnx's ``tolerance`` is a
     buffer *radius* (nodes up to 2 × tolerance apart merge), ours a distance.
     """
-    ind, unit = "intersection_density_per_km2", "intersections/km²"
-    crs, params, area_m, nodes = _street_node_setup(roads, area, crs, consolidate_m, include_internal)
-    if nodes is None:
-        return no_data(ind, unit, scope, params.pop("missing"), **params)
-    area_km2 = area_m.area / 1e6
-    params |= {
-        "area_km2": round(area_km2, 6),
-        "intersections": nodes.intersections,
-        "junction_nodes_unconsolidated": nodes.raw_junctions_inside,
-    } | nodes.summary
-    method = (
-        f"street-network nodes of the city roads with ≥3 street segments, junction nodes within "
-        f"{consolidate_m:g} m merged (merged degree ≥3 counted, centroid inside the area), ÷ area km², "
-        f"in {_crs_text(crs)}"
-    )
-    return Indicator(ind, nodes.intersections / area_km2, unit, scope, method, (ROADS_INPUT, "area"), params)
+    return street_node_indicators(roads, area, crs, consolidate_m=consolidate_m, include_internal=include_internal,
+                                  scope=scope)[0]
 
 
 def dead_end_share(
@@ -1028,8 +1028,32 @@ def dead_end_share(
     ends + intersections) × 100, both inside ``area``.  Ends of roads cut by the data's
     extent look like dead ends: give roads with a halo around the area.
     """
+    return street_node_indicators(roads, area, crs, consolidate_m=consolidate_m, include_internal=include_internal,
+                                  scope=scope)[1]
+
+
+def _intersection_density_of(nodes: StreetNodes | None, area_m: shapely.Geometry | None, crs: pyproj.CRS,
+                             params: dict[str, Any], consolidate_m: float, scope: str) -> Indicator:
+    ind, unit = "intersection_density_per_km2", "intersections/km²"
+    if nodes is None:
+        return no_data(ind, unit, scope, params.pop("missing"), **params)
+    area_km2 = area_m.area / 1e6
+    params |= {
+        "area_km2": round(area_km2, 6),
+        "intersections": nodes.intersections,
+        "junction_nodes_unconsolidated": nodes.raw_junctions_inside,
+    } | nodes.summary
+    method = (
+        f"street-network nodes of the city roads with ≥3 street segments, junction nodes within "
+        f"{consolidate_m:g} m merged (merged degree ≥3 counted, centroid inside the area), ÷ area km², "
+        f"in {_crs_text(crs)}"
+    )
+    return Indicator(ind, nodes.intersections / area_km2, unit, scope, method, (ROADS_INPUT, "area"), params)
+
+
+def _dead_end_share_of(nodes: StreetNodes | None, crs: pyproj.CRS, params: dict[str, Any], consolidate_m: float,
+                       scope: str) -> Indicator:
     ind, unit = "dead_end_share_pct", "%"
-    crs, params, area_m, nodes = _street_node_setup(roads, area, crs, consolidate_m, include_internal)
     if nodes is None:
         return no_data(ind, unit, scope, params.pop("missing"), **params)
     total = nodes.dead_ends + nodes.intersections
