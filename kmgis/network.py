@@ -580,12 +580,21 @@ def node_distances(
     ``reverse=True`` measures from every node *to* the nearest source (directed graphs).
     Nodes beyond ``cutoff`` get ``inf``.
     """
+    return _search(net, sources, weight, cutoff, reverse)[0]
+
+
+def _search(
+    net: Network, sources: Snapped, weight: Weight, cutoff: float, reverse: bool, predecessors: bool = False
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """(node distances, node predecessors (``n`` = the super-source, < 0 unreached) or None,
+    metres from the source point to each node the super-source joins directly (NaN elsewhere))."""
     fwd, bwd = (net.edge_backward, net.edge_forward) if reverse else (net.edge_forward, net.edge_backward)
     ok = sources.reached
     e, p, s = sources.edge[ok], sources.pos_m[ok], sources.snap_m[ok]
     n = net.n_nodes
+    first_m = np.full(n, np.nan)
     if len(e) == 0:
-        return np.full(n, np.inf)
+        return np.full(n, np.inf), (np.full(n, -9999) if predecessors else None), first_m
     length = net.edge_length_m[e]
     snap_w = _offset_weight(net, e, s, weight)
     # from the source point to the u end travels the edge backwards, to v forwards
@@ -599,21 +608,92 @@ def node_distances(
             snap_w[to_v] + _offset_weight(net, e[to_v], (length - p)[to_v], weight),
         ]
     )
+    metres = np.concatenate([(s + p)[to_u], (s + length - p)[to_v]])
     keep = w <= cutoff
-    heads, w = heads[keep], w[keep]
+    heads, w, metres = heads[keep], w[keep], metres[keep]
     base = net.csr(weight, reverse)
     # collapse duplicate super arcs to their minimum
     order = np.lexsort((w, heads))
-    heads, w = heads[order], w[order]
+    heads, w, metres = heads[order], w[order], metres[order]
     first = np.r_[True, heads[1:] != heads[:-1]] if len(heads) else np.zeros(0, dtype=bool)
-    heads, w = heads[first], w[first]
+    heads, w, metres = heads[first], w[first], metres[first]
+    first_m[heads] = metres
     indptr = base.indptr.copy()
     indptr[-1] += len(heads)
     graph = sp.csr_array(
         (np.concatenate([base.data, w]), np.concatenate([base.indices, heads]), indptr), shape=base.shape
     )
-    dist = dijkstra(graph, directed=True, indices=n, limit=cutoff)
-    return dist[:n]
+    if predecessors:
+        dist, pred = dijkstra(graph, directed=True, indices=n, limit=cutoff, return_predecessors=True)
+        return dist[:n], pred[:n].astype(np.int64), first_m  # scipy gives int32: keys below need 64 bits
+    return dijkstra(graph, directed=True, indices=n, limit=cutoff)[:n], None, first_m
+
+
+def node_route_lengths_m(
+    net: Network, sources: Snapped, *, weight: Weight = "time_s", cutoff: float = np.inf, reverse: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(cost, metres)`` per node: :func:`node_distances` by ``weight``, and the length in
+    metres of that least-cost path (snap distance and along-edge offset of the source included).
+
+    The length is summed along Dijkstra's shortest-path tree (predecessors), parallel arcs
+    taken at their least ``weight`` as in the search; unreached nodes get ``inf`` / NaN.
+    Vectorised: the per-node arc lengths are accumulated by pointer jumping (log₂ depth
+    passes), with no loop over nodes.
+    """
+    n = net.n_nodes
+    cost, pred, first_m = _search(net, sources, weight, cutoff, reverse, predecessors=True)
+    tail, head, w = net.arcs(weight, reverse)
+    arc_m = net.arcs("length_m", reverse)[2]
+    order = np.lexsort((w, head, tail))  # per (tail, head): the least-weight arc first, as in the CSR
+    key = tail[order] * (n + 1) + head[order]
+    first = np.r_[True, key[1:] != key[:-1]] if len(key) else np.zeros(0, dtype=bool)
+    key, arc_m = key[first], arc_m[order][first]
+    step = np.full(n + 1, np.nan)
+    step[n] = 0.0
+    root = n
+    parent = np.full(n + 1, root)
+    from_root = pred == root
+    step[:n][from_root] = first_m[from_root]
+    inner = np.flatnonzero((pred >= 0) & (pred < root))
+    at = np.searchsorted(key, pred[inner] * (n + 1) + inner)
+    step[inner] = arc_m[at]
+    parent[inner] = pred[inner]
+    metres = step.copy()
+    while (parent != root).any():  # pointer jumping: after k passes each node holds 2**k steps
+        metres = metres + np.where(parent != root, metres[parent], 0.0)
+        parent = parent[parent]
+    return cost, metres[:n]
+
+
+def point_route_lengths_m(
+    net: Network, sources: Snapped, targets: Snapped, *, weight: Weight = "time_s", cutoff: float = np.inf,
+    reverse: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(cost, metres)`` per snapped target: :func:`point_distances` by ``weight`` from the
+    nearest source, and the length in metres of that least-cost route (both snaps included).
+    Unreached targets get ``inf`` / NaN."""
+    node_cost, node_m = node_route_lengths_m(net, sources, weight=weight, cutoff=cutoff, reverse=reverse)
+    fwd, bwd = (net.edge_backward, net.edge_forward) if reverse else (net.edge_forward, net.edge_backward)
+    cost = np.full(len(targets), np.inf)
+    metres = np.full(len(targets), np.nan)
+    ok = targets.reached
+    e, q, s = targets.edge[ok], targets.pos_m[ok], targets.snap_m[ok]
+    if len(e):
+        length = net.edge_length_m[e]
+        via_u = np.where(fwd[e] | (q == 0), node_cost[net.edge_u[e]] + _offset_weight(net, e, q, weight), np.inf)
+        via_v = np.where(bwd[e] | (q == length), node_cost[net.edge_v[e]] + _offset_weight(net, e, length - q, weight),
+                         np.inf)
+        same_w = _same_edge_distances(net, targets, sources, weight, fwd, bwd)[ok]
+        same_m = _same_edge_distances(net, targets, sources, "length_m", fwd, bwd)[ok]  # same edge, same rate
+        options_w = np.column_stack([via_u, via_v, same_w])
+        options_m = np.column_stack([node_m[net.edge_u[e]] + q, node_m[net.edge_v[e]] + length - q, same_m - s])
+        best = np.argmin(options_w, axis=1)
+        rows = np.arange(len(e))
+        cost[ok] = options_w[rows, best] + np.where(best < 2, _offset_weight(net, e, s, weight), 0.0)
+        metres[ok] = options_m[rows, best] + s
+    far = ~(cost <= cutoff)
+    cost[far], metres[far] = np.inf, np.nan
+    return cost, metres
 
 
 def point_distances(

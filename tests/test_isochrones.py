@@ -75,6 +75,27 @@ def test_hand_graph_times_use_maxspeed_and_respect_one_way(hand):
         iso.with_time_band(net, "rush")
 
 
+def test_route_length_follows_the_least_time_path_not_the_shortest(hand):
+    """A→D: the fastest legal route is A–B–C–D (3,414.2 m); the 2,000 m route A–B–D would
+    drive the one-way D→B backwards.  From D, B is reached down the one-way (1,000 m)."""
+    from kmgis.network import node_route_lengths_m, point_route_lengths_m
+
+    net, node = hand
+    cost, metres = node_route_lengths_m(net, snap_nodes(net, [node["A"]]), weight="time_s")
+    assert metres[node["D"]] == pytest.approx(2000 + 1000 * math.sqrt(2))
+    assert cost[node["D"]] == pytest.approx(metres[node["D"]] / 10.0)
+    _, from_d = node_route_lengths_m(net, snap_nodes(net, [node["D"]]), weight="time_s")
+    assert from_d[node["B"]] == pytest.approx(1000.0) and from_d[node["A"]] == pytest.approx(2000.0)
+    # a point 20 m off the middle of A–B, to a point on C–D: snaps and offsets included
+    pts = np.array([[X0 + 500, Y0 + 20], [X0 + 1500, Y0 + 520]])
+    src, dst = snap_points(net, pts[:1], 100), snap_points(net, pts[1:], 100)
+    c, m = point_route_lengths_m(net, src, dst, weight="time_s")
+    along_cd = (500 + 520) / math.sqrt(2)  # projection of (1500, 520) on C(2000,0)→D(1000,1000)
+    off_cd = abs(1500 + 520 - 2000) / math.sqrt(2)
+    assert m[0] == pytest.approx(20 + 500 + 1000 + along_cd + off_cd, abs=1e-6)
+    assert c[0] == pytest.approx(m[0] / 10.0)
+
+
 def test_edge_cut_exactly_at_the_budget_and_one_way_not_entered(hand):
     net, node = hand
     origin = snap_nodes(net, [node["A"]])

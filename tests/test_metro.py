@@ -4,6 +4,7 @@ the same pipeline, and `kmgis isochrone`."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import time
@@ -67,6 +68,12 @@ def test_members_csv_lists_the_15_members_with_the_warning(metro):
     assert "no sourced seat" in t.loc["anning", "seat_kind"]
     # the class-speed street network makes the far members slow: Shilin is hours away, not the ~1.5 h by car
     assert float(t.loc["shilin", "drive_min_free"]) > 150
+    # the fastest route's length: never shorter than the straight line, never faster than the fastest class
+    route = t.loc[inside, "route_km_free"].astype(float)
+    assert (route >= t.loc[inside, "straight_km"].astype(float) - 0.1).all()
+    top = max(load_layers_yaml("speeds")["drive_kmh"].values())
+    assert (t.loc[inside, "route_kmh_free"].astype(float) <= top + 0.1).all()
+    assert t.loc[["hongta", "chengjiang", "mile"], "route_km_free"].isna().all()
     circle = pd.read_csv(res.out_dir / "circle_1_5h.csv", encoding="utf-8-sig", dtype=str)
     assert list(circle["unit"]) == ["qujing", "yuxi", "chuxiong", "mengzi"]
     print(f"metro recipe (budgets 30, 60) in {seconds:.1f} s")
@@ -86,6 +93,12 @@ def test_isochrone_layer_carries_areas_and_the_warning(metro):
     assert run["network"]["nodes"] > 50_000 and run["versions"]["kmgis"]
     page = (res.out_dir / "map.html").read_text(encoding="utf-8")
     assert iso.NO_EXPRESSWAYS in page and "L.control.layers(" in page
+    # members coloured by time: 西山 (~11 min) in the 30-min band's colour, 石林 beyond 60 min, 红塔 no time
+    from kmgis.pipeline import _BEYOND_COLOUR, _ISO_COLOURS, _NO_TIME_COLOUR
+
+    colours = {u: c for c, u in re.findall(r'"colour": "(#[0-9a-f]{6})"[^}]*?"unit": "(\w+)"', page)}
+    assert colours["xishan"] == _ISO_COLOURS[0] and colours["shilin"] == _BEYOND_COLOUR
+    assert colours["hongta"] == _NO_TIME_COLOUR
     assert not re.search(r"<(?:script|link)\b[^>]*\b(?:src|href)\s*=\s*[\"']?(?:https?:)?//", page)  # offline
     print("60-min area:", gdf["area_km2"].iloc[1], "km²")
 
@@ -103,9 +116,10 @@ def _nx_with_points(net, weight: str, src, dst):
     """A DiGraph of the network's arcs (shortest of parallels) plus the two snapped points as nodes."""
     g = nx.DiGraph()
     tail, head, w = net.arcs(weight)
-    for a, b, c in zip(tail.tolist(), head.tolist(), w.tolist(), strict=True):
+    metres = net.arcs("length_m")[2]
+    for a, b, c, m in zip(tail.tolist(), head.tolist(), w.tolist(), metres.tolist(), strict=True):
         if a != b and (not g.has_edge(a, b) or g[a][b]["w"] > c):
-            g.add_edge(a, b, w=c)
+            g.add_edge(a, b, w=c, m=m)
     rate = net.edge_time_s / net.edge_length_m
     for name, pt, out in (("S", src, True), ("T", dst, False)):
         e, p, s = int(pt.edge[0]), float(pt.pos_m[0]), float(pt.snap_m[0])
@@ -117,9 +131,9 @@ def _nx_with_points(net, weight: str, src, dst):
             if allowed:
                 cost = (metres + s) * rate[e]
                 if out:
-                    g.add_edge(name, node, w=cost)
+                    g.add_edge(name, node, w=cost, m=metres + s)
                 else:
-                    g.add_edge(node, name, w=cost)
+                    g.add_edge(node, name, w=cost, m=metres + s)
     return g
 
 
@@ -136,6 +150,37 @@ def test_drive_time_between_two_county_seats_equals_networkx(city_drive, band):
     ref = nx.dijkstra_path_length(_nx_with_points(net, "time_s", src, dst), "S", "T", weight="w")
     assert mine == pytest.approx(ref, rel=1e-9)
     print(f"呈贡 → 晋宁 seat to seat, {band}: {mine / 60:.1f} min")
+
+
+def test_route_length_of_the_fastest_path_equals_networkx(city_drive):
+    """The metres of the least-time route: seat to seat (呈贡 → 晋宁) and from the 呈贡 seat to
+    300 random nodes, against the lengths summed along NetworkX's least-time paths."""
+    from kmgis.network import node_route_lengths_m, point_route_lengths_m
+
+    net = city_drive
+    seats = load_layers_yaml("seats")["seats"]
+    pts = gpd.GeoSeries(gpd.points_from_xy([seats["chenggong"]["lon"], seats["jinning"]["lon"]],
+                                           [seats["chenggong"]["lat"], seats["jinning"]["lat"]]), crs=4326)
+    src, dst = snap_points(net, pts.iloc[[0]], 1000), snap_points(net, pts.iloc[[1]], 1000)
+    g = _nx_with_points(net, "time_s", src, dst)
+    cost, metres = point_route_lengths_m(net, src, dst, weight="time_s")
+    path = nx.dijkstra_path(g, "S", "T", weight="w")
+    ref_m = sum(g[a][b]["m"] for a, b in itertools.pairwise(path))
+    assert cost[0] == pytest.approx(nx.path_weight(g, path, "w"), rel=1e-9)
+    assert metres[0] == pytest.approx(ref_m, rel=1e-9)
+    assert metres[0] > np.hypot(*np.subtract(*shapely.get_coordinates(pts.to_crs(net.crs).values)))  # ≥ straight line
+
+    node_cost, node_m = node_route_lengths_m(net, src, weight="time_s")
+    dist, paths = nx.single_source_dijkstra(g, "S", weight="w")
+    rng = np.random.default_rng(3)
+    nodes = [k for k in rng.choice(net.n_nodes, 300, replace=False).tolist() if k in paths]
+    assert len(nodes) > 250
+    ref = np.array([sum(g[a][b]["m"] for a, b in itertools.pairwise(paths[k])) for k in nodes])
+    assert np.allclose(node_cost[nodes], [dist[k] for k in nodes], rtol=1e-9)
+    assert np.allclose(node_m[nodes], ref, rtol=1e-9)
+    unreached = ~np.isfinite(node_cost)
+    assert np.isnan(node_m[unreached]).all() and not np.isnan(node_m[~unreached]).any()
+    print(f"呈贡 → 晋宁: {cost[0] / 60:.1f} min over {metres[0] / 1000:.1f} km")
 
 
 def test_buffer_tiles_give_exactly_the_direct_union_of_the_reached_buffers(city_drive):
