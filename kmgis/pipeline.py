@@ -632,7 +632,7 @@ def run_metro(recipe_path: Path, data: Path | None, out_root: Path, *, progress:
 
     from kmgis.config import load_recipe
     from kmgis.indicators import isochrones as iso
-    from kmgis.network import point_distances, snap_nodes
+    from kmgis.network import point_distances, point_route_lengths_m, snap_nodes
 
     recipe = load_recipe(recipe_path)
     params = recipe.parameters
@@ -777,9 +777,15 @@ def run_metro(recipe_path: Path, data: Path | None, out_root: Path, *, progress:
             d_origin = np.min(np.hypot(seat_xy[:, None, 0] - origin_xy[None, :, 0],
                                        seat_xy[:, None, 1] - origin_xy[None, :, 1]), axis=1) / 1000
             table["straight_km"] = np.round(d_origin, 1)
-            free = times[recipe.time_bands[0]]
-            table[f"effective_kmh_{recipe.time_bands[0]}"] = np.where(
+            b0 = recipe.time_bands[0]
+            free = times[b0]
+            table[f"effective_kmh_{b0}"] = np.where(
                 status == "ok", np.round(d_origin / np.maximum(free, 1e-9) * 3600, 1), np.nan)
+            _, route_m = point_route_lengths_m(iso.with_time_band(net, b0), origin_snap, seat_snap, weight="time_s")
+            route_ok = (status == "ok") & np.isfinite(route_m)
+            table[f"route_km_{b0}"] = np.where(route_ok, np.round(route_m / 1000, 1), np.nan)
+            table[f"route_kmh_{b0}"] = np.where(route_ok, np.round(route_m / 1000 / np.maximum(free, 1e-9) * 3600, 1),
+                                                np.nan)
             ent = entry[recipe.time_bands[0]]
             table[f"unit_entry_min_{recipe.time_bands[0]}"] = np.where(np.isfinite(ent), np.round(ent / 60, 1), np.nan)
             table["seat_source"] = members["seat_source"]
@@ -978,6 +984,17 @@ def run_isochrone(origin: tuple[float, float], minutes: list[float], data: Path 
 
 _ISO_COLOURS = ["#3f007d", "#6a51a3", "#9e9ac8", "#cbc9e2", "#dadaeb", "#f2f0f7"]
 
+_BEYOND_COLOUR = "#d7301f"
+_NO_TIME_COLOUR = "#969696"
+
+
+def _member_colour(minutes: float, bands: list[tuple[float, str, float]]) -> str:
+    """The colour of the smallest isochrone band holding ``minutes`` (``bands`` ascending:
+    (minutes, colour, area)); beyond the largest band, or no time, their own colours."""
+    if not np.isfinite(minutes):
+        return _NO_TIME_COLOUR
+    return next((c for m, c, _ in bands if minutes <= m), _BEYOND_COLOUR)
+
 
 def _esc(text: object) -> str:
     """Escaped HTML text, braces as entities (no template engine can read them)."""
@@ -1071,9 +1088,12 @@ def write_isochrone_map(out_dir: Path, *, tiles: str = "osm", simplify_m: float 
         cols = ["name_zh", "unit", "role", *time_cols, *[c for c in mem.columns if c.startswith("within_")],
                 "seat_kind", "data_warning"]
         mp = props(mem, cols)
-        fg = folium.FeatureGroup(name="成员驻地 Member seats (travel times)")
-        folium.GeoJson(mp.to_json(), marker=folium.CircleMarker(radius=6, fill=True, fill_opacity=0.9, weight=1),
-                       style_function=lambda f: {"color": "#ffffff", "fillColor": "#08519c"},
+        t_col = f"{run.get('mode', 'drive')}_min_{run.get('within_band') or 'free'}"
+        t_min = pd.to_numeric(mem[t_col], errors="coerce") if t_col in mem.columns else pd.Series(np.nan, mem.index)
+        mp["colour"] = [_member_colour(v, rows) for v in t_min]
+        fg = folium.FeatureGroup(name="成员驻地 Member seats (coloured by travel time)")
+        folium.GeoJson(mp.to_json(), marker=folium.CircleMarker(radius=7, fill=True, fill_opacity=0.95, weight=1.5),
+                       style_function=lambda f: {"color": "#000000", "fillColor": f["properties"]["colour"]},
                        tooltip=folium.GeoJsonTooltip(fields=[c for c in cols if c in mp.columns])).add_to(fg)
         fg.add_to(fmap)
     if "origins" in layers and len(layers["origins"]):
@@ -1099,6 +1119,10 @@ def write_isochrone_map(out_dir: Path, *, tiles: str = "osm", simplify_m: float 
     for m, c, a in rows:
         legend.append(f'<div><span style="display:inline-block;width:14px;height:10px;background:{c};opacity:.7;'
                       f'border:1px solid {c}"></span> ≤ {m:g} min 分钟: {a:,.1f} km²</div>')
+    if "members" in layers and len(layers["members"]) and rows:
+        legend.append(f'<div style="margin-top:4px">● 成员驻地 member seats: the colour of the band their time falls in; '
+                      f'<span style="color:{_BEYOND_COLOUR}">●</span> beyond {rows[-1][0]:g} min; '
+                      f'<span style="color:{_NO_TIME_COLOUR}">●</span> no time (outside data, not connected)</div>')
     method = run.get("isochrone_method") or "reached roads buffered and unioned; small holes filled"
     legend.append(f'<div style="font-size:11px;color:#555">{_esc(method)}</div></div>')
     fmap.get_root().html.add_child(Element("".join(legend)))
