@@ -680,9 +680,7 @@ def point_route_lengths_m(
     e, q, s = targets.edge[ok], targets.pos_m[ok], targets.snap_m[ok]
     if len(e):
         length = net.edge_length_m[e]
-        via_u = np.where(fwd[e] | (q == 0), node_cost[net.edge_u[e]] + _offset_weight(net, e, q, weight), np.inf)
-        via_v = np.where(bwd[e] | (q == length), node_cost[net.edge_v[e]] + _offset_weight(net, e, length - q, weight),
-                         np.inf)
+        via_u, via_v = _via_edge_ends(net, node_cost, e, q, weight, fwd, bwd)
         same_w = _same_edge_distances(net, targets, sources, weight, fwd, bwd)[ok]
         same_m = _same_edge_distances(net, targets, sources, "length_m", fwd, bwd)[ok]  # same edge, same rate
         options_w = np.column_stack([via_u, via_v, same_w])
@@ -717,14 +715,25 @@ def point_distances(
     ok = targets.reached
     e, q, s = targets.edge[ok], targets.pos_m[ok], targets.snap_m[ok]
     if len(e):
-        length = net.edge_length_m[e]
-        via_u = np.where(fwd[e] | (q == 0), node_dist[net.edge_u[e]] + _offset_weight(net, e, q, weight), np.inf)
-        via_v = np.where(bwd[e] | (q == length), node_dist[net.edge_v[e]] + _offset_weight(net, e, length - q, weight), np.inf)
+        via_u, via_v = _via_edge_ends(net, node_dist, e, q, weight, fwd, bwd)
         out[ok] = np.minimum(via_u, via_v) + _offset_weight(net, e, s, weight)
     if sources is not None and len(e):
         out = np.minimum(out, _same_edge_distances(net, targets, sources, weight, fwd, bwd))
     out[out > cutoff] = np.inf
     return out
+
+
+def _via_edge_ends(
+    net: Network, node_dist: np.ndarray, e: np.ndarray, q: np.ndarray, weight: Weight, fwd: np.ndarray,
+    bwd: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cost of arriving at position ``q`` (m from u) on edge ``e`` through its u end and
+    through its v end (``inf`` where the edge may not be driven that way)."""
+    length = net.edge_length_m[e]
+    via_u = np.where(fwd[e] | (q == 0), node_dist[net.edge_u[e]] + _offset_weight(net, e, q, weight), np.inf)
+    via_v = np.where(bwd[e] | (q == length), node_dist[net.edge_v[e]] + _offset_weight(net, e, length - q, weight),
+                     np.inf)
+    return via_u, via_v
 
 
 def _same_edge_distances(
