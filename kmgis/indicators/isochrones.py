@@ -297,7 +297,7 @@ class BufferTiles:
 
 def _map_threads(func, items: list, workers: int) -> list:
     """``[func(x) for x in items]``, on ``workers`` threads (shapely releases the GIL)."""
-    if workers <= 1 or len(items) < 2 * workers:
+    if workers <= 1 or len(items) < 2:
         return [func(x) for x in items]
     with ThreadPoolExecutor(workers) as pool:
         return list(pool.map(func, items, chunksize=max(1, len(items) // (4 * workers))))
@@ -376,7 +376,13 @@ def union_of_reached(net: Network, tiles: BufferTiles, full_edges: np.ndarray, e
     loose = np.flatnonzero(full & ~taken)
     parts += [tiles.edge_buffer(loose, net.edge_geometry), np.asarray(extra, dtype=object)]
     geoms = np.concatenate(parts)
-    return shapely.union_all(geoms) if len(geoms) else shapely.Polygon()
+    if len(geoms) == 0:
+        return shapely.Polygon()
+    if tiles.workers > 1 and len(geoms) >= 256:  # west-to-east strips unioned on threads, then joined
+        x = shapely.get_coordinates(shapely.centroid(geoms))[:, 0]
+        strips = np.array_split(np.argsort(x), tiles.workers)
+        geoms = np.asarray(_map_threads(shapely.union_all, [geoms[k] for k in strips], tiles.workers), dtype=object)
+    return shapely.union_all(geoms)
 
 
 def isochrone_polygons(
