@@ -219,9 +219,9 @@ def fill_holes(geom: shapely.Geometry, max_area_m2: float) -> tuple[shapely.Geom
     since it may hold islands).  Parts lying inside a filled hole (islands) are absorbed,
     so the result stays a valid (Multi)Polygon.  Holes of ``max_area_m2`` or more are kept.
     """
-    empty = (geom, 0.0, 0.0)
+    unchanged = (geom, 0.0, 0.0)
     if geom is None or geom.is_empty or max_area_m2 <= 0:
-        return empty
+        return unchanged
     polys = shapely.get_parts(geom)
     polys = polys[shapely.get_type_id(polys) == 3]
     rings, which = shapely.get_rings(polys, return_index=True)
@@ -229,7 +229,7 @@ def fill_holes(geom: shapely.Geometry, max_area_m2: float) -> tuple[shapely.Geom
     ring_area = shapely.area(shapely.polygons(rings))
     small = ~exterior & (ring_area < max_area_m2)
     if not small.any():
-        return empty
+        return unchanged
     rebuilt = shapely.polygons(rings[~small], indices=which[~small])
     holes = shapely.polygons(rings[small])
     inside, _ = shapely.STRtree(holes).query(shapely.point_on_surface(polys), predicate="within")
@@ -253,6 +253,7 @@ class BufferTiles:
     buffers reach.
     """
 
+    geometry: np.ndarray  # the network's edge lines (metric CRS)
     width_m: float
     simplify_m: float
     quad_segs: int
@@ -267,17 +268,21 @@ class BufferTiles:
     def levels(self) -> int:
         return len(self.polygons)
 
-    def edge_buffer(self, edges: np.ndarray, geometry: np.ndarray) -> np.ndarray:
+    def buffer_lines(self, lines: np.ndarray) -> np.ndarray:
+        """``lines`` simplified by ``simplify_m`` and buffered by ``width_m`` (every point of a
+        buffer lies within ``width_m + simplify_m`` of its line)."""
+        if self.simplify_m > 0 and len(lines):
+            lines = shapely.simplify(lines, self.simplify_m, preserve_topology=False)
+        return shapely.buffer(lines, self.width_m, quad_segs=self.quad_segs)
+
+    def edge_buffer(self, edges: np.ndarray) -> np.ndarray:
         """The buffers of ``edges`` (computing those not cached yet)."""
         missing = edges[pd.isna(self.edge_buffers[edges])]
         if len(missing):
-            lines = geometry[missing]
-            if self.simplify_m > 0:
-                lines = shapely.simplify(lines, self.simplify_m, preserve_topology=False)
-            self.edge_buffers[missing] = shapely.buffer(lines, self.width_m, quad_segs=self.quad_segs)
+            self.edge_buffers[missing] = self.buffer_lines(self.geometry[missing])
         return self.edge_buffers[edges]
 
-    def tiles(self, level: int, ids: np.ndarray, geometry: np.ndarray) -> np.ndarray:
+    def tiles(self, level: int, ids: np.ndarray) -> np.ndarray:
         """The unions of tiles ``ids`` at ``level`` (computing missing ones, children first)."""
         ids = np.asarray(ids, dtype=np.int64)
         polys = self.polygons[level]
@@ -286,10 +291,10 @@ class BufferTiles:
             order, offsets = self.members[level]
             groups = [order[offsets[k]:offsets[k + 1]] for k in missing]
             if level == 0:
-                self.edge_buffer(np.concatenate(groups), geometry)
+                self.edge_buffer(np.concatenate(groups))
                 parts = [self.edge_buffers[g] for g in groups]
             else:
-                self.tiles(level - 1, np.concatenate(groups), geometry)
+                self.tiles(level - 1, np.concatenate(groups))
                 parts = [self.polygons[level - 1][g] for g in groups]
             polys[missing] = _map_threads(shapely.union_all, parts, self.workers)
         return polys[ids]
@@ -335,7 +340,7 @@ def buffer_tiles(net: Network, *, buffer_m: float = DEFAULT_BUFFER_M, simplify_m
         tile_of_edge.append(tile)
         members.append((order, offsets))
         polygons.append(np.full(n_tiles, None, dtype=object))
-    tiles = BufferTiles(float(buffer_m - simplify_m), simplify_m, int(quad_segs), float(tile_m),
+    tiles = BufferTiles(net.edge_geometry, float(buffer_m - simplify_m), simplify_m, int(quad_segs), float(tile_m),
                         np.full(net.n_edges, None, dtype=object), tile_of_edge, members, polygons, workers)
     net._cache[key] = tiles
     return tiles
@@ -349,7 +354,7 @@ def prepare_isochrones(net: Network, **params) -> float:
     t0 = time.perf_counter()
     tiles = buffer_tiles(net, **params)
     top = tiles.levels - 1
-    tiles.tiles(top, np.arange(len(tiles.polygons[top])), net.edge_geometry)
+    tiles.tiles(top, np.arange(len(tiles.polygons[top])))
     return time.perf_counter() - t0
 
 
@@ -371,10 +376,10 @@ def union_of_reached(net: Network, tiles: BufferTiles, full_edges: np.ndarray, e
         full_in = np.bincount(tile[full & ~taken], minlength=n)
         complete = np.flatnonzero((full_in == edges_in) & (edges_in > 0))
         if len(complete):
-            parts.append(tiles.tiles(level, complete, net.edge_geometry))
+            parts.append(tiles.tiles(level, complete))
             taken |= np.isin(tile, complete)
     loose = np.flatnonzero(full & ~taken)
-    parts += [tiles.edge_buffer(loose, net.edge_geometry), np.asarray(extra, dtype=object)]
+    parts += [tiles.edge_buffer(loose), np.asarray(extra, dtype=object)]
     geoms = np.concatenate(parts)
     if len(geoms) == 0:
         return shapely.Polygon()
@@ -413,10 +418,7 @@ def isochrone_polygons(
     for b in sorted(float(b) for b in budgets):
         t0 = time.perf_counter()
         pieces = reached_pieces(net, node_cost, b, weight=weight, sources=sources)
-        cut = pieces.partial
-        if tiles.simplify_m > 0 and len(cut):
-            cut = shapely.simplify(cut, tiles.simplify_m, preserve_topology=False)
-        raw = union_of_reached(net, tiles, pieces.full_edges, shapely.buffer(cut, tiles.width_m, quad_segs=quad_segs))
+        raw = union_of_reached(net, tiles, pieces.full_edges, tiles.buffer_lines(pieces.partial))
         filled, holes_total, holes_max = fill_holes(raw, fill_holes_km2 * 1e6)
         rows.append({
             "budget": b,
