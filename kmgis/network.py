@@ -666,32 +666,37 @@ def node_route_lengths_m(
 
 
 def point_route_lengths_m(
-    net: Network, sources: Snapped, targets: Snapped, *, weight: Weight = "time_s", cutoff: float = np.inf,
+    net: Network,
+    node_cost: np.ndarray,
+    node_m: np.ndarray,
+    targets: Snapped,
+    *,
+    sources: Snapped | None = None,
+    weight: Weight = "time_s",
+    cutoff: float = np.inf,
     reverse: bool = False,
-) -> tuple[np.ndarray, np.ndarray]:
-    """``(cost, metres)`` per snapped target: :func:`point_distances` by ``weight`` from the
-    nearest source, and the length in metres of that least-cost route (both snaps included).
-    Unreached targets get ``inf`` / NaN."""
-    node_cost, node_m = node_route_lengths_m(net, sources, weight=weight, cutoff=cutoff, reverse=reverse)
+) -> np.ndarray:
+    """Metres of the least-cost route to each snapped target, from :func:`node_route_lengths_m`
+    output (``node_cost``, ``node_m``): the route :func:`point_distances` would cost, both
+    snaps included.  Unreached targets, and those beyond ``cutoff``, get NaN."""
     fwd, bwd = (net.edge_backward, net.edge_forward) if reverse else (net.edge_forward, net.edge_backward)
-    cost = np.full(len(targets), np.inf)
     metres = np.full(len(targets), np.nan)
     ok = targets.reached
     e, q, s = targets.edge[ok], targets.pos_m[ok], targets.snap_m[ok]
     if len(e):
         length = net.edge_length_m[e]
         via_u, via_v = _via_edge_ends(net, node_cost, e, q, weight, fwd, bwd)
-        same_w = _same_edge_distances(net, targets, sources, weight, fwd, bwd)[ok]
-        same_m = _same_edge_distances(net, targets, sources, "length_m", fwd, bwd)[ok]  # same edge, same rate
-        options_w = np.column_stack([via_u, via_v, same_w])
-        options_m = np.column_stack([node_m[net.edge_u[e]] + q, node_m[net.edge_v[e]] + length - q, same_m - s])
+        options_w = [via_u, via_v]
+        options_m = [node_m[net.edge_u[e]] + q + s, node_m[net.edge_v[e]] + length - q + s]
+        if sources is not None:
+            options_w.append(_same_edge_distances(net, targets, sources, weight, fwd, bwd)[ok] - _offset_weight(net, e, s, weight))
+            options_m.append(_same_edge_distances(net, targets, sources, "length_m", fwd, bwd)[ok])  # same edge, same rate
+        options_w, options_m = np.column_stack(options_w), np.column_stack(options_m)
         best = np.argmin(options_w, axis=1)
         rows = np.arange(len(e))
-        cost[ok] = options_w[rows, best] + np.where(best < 2, _offset_weight(net, e, s, weight), 0.0)
-        metres[ok] = options_m[rows, best] + s
-    far = ~(cost <= cutoff)
-    cost[far], metres[far] = np.inf, np.nan
-    return cost, metres
+        cost = options_w[rows, best] + _offset_weight(net, e, s, weight)
+        metres[ok] = np.where(cost <= cutoff, options_m[rows, best], np.nan)
+    return metres
 
 
 def point_distances(

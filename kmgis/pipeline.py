@@ -632,7 +632,7 @@ def run_metro(recipe_path: Path, data: Path | None, out_root: Path, *, progress:
 
     from kmgis.config import load_recipe
     from kmgis.indicators import isochrones as iso
-    from kmgis.network import point_distances, point_route_lengths_m, snap_nodes
+    from kmgis.network import node_route_lengths_m, point_distances, point_route_lengths_m, snap_nodes
 
     recipe = load_recipe(recipe_path)
     params = recipe.parameters
@@ -673,8 +673,10 @@ def run_metro(recipe_path: Path, data: Path | None, out_root: Path, *, progress:
                 raise KmgisError(f"recipe {recipe_path}: origin(s) {bad} are more than {params.max_snap_m:g} m from "
                                  f"the {recipe.mode} network; {iso.SUPPLY_HINT}")
             polys_metric = gpd.GeoSeries(members["polygon"].tolist(), crs=WGS84).to_crs(crs).values
+            b0 = recipe.time_bands[0]  # its search also gives the length of each fastest route
             costs = {b: node_distances(iso.with_time_band(net, b), origin_snap, weight="time_s")
-                     for b in recipe.time_bands}
+                     for b in recipe.time_bands[1:]}
+            costs[b0], node_m = node_route_lengths_m(iso.with_time_band(net, b0), origin_snap, weight="time_s")
             fallback = (members["seat_kind"] == _SEAT_FALLBACK).to_numpy()
             road_lines = roads.geometry.to_crs(crs).values
             road_mid = shapely.get_coordinates(shapely.line_interpolate_point(road_lines, 0.5, normalized=True))
@@ -777,11 +779,11 @@ def run_metro(recipe_path: Path, data: Path | None, out_root: Path, *, progress:
             d_origin = np.min(np.hypot(seat_xy[:, None, 0] - origin_xy[None, :, 0],
                                        seat_xy[:, None, 1] - origin_xy[None, :, 1]), axis=1) / 1000
             table["straight_km"] = np.round(d_origin, 1)
-            b0 = recipe.time_bands[0]
             free = times[b0]
             table[f"effective_kmh_{b0}"] = np.where(
                 status == "ok", np.round(d_origin / np.maximum(free, 1e-9) * 3600, 1), np.nan)
-            _, route_m = point_route_lengths_m(iso.with_time_band(net, b0), origin_snap, seat_snap, weight="time_s")
+            route_m = point_route_lengths_m(iso.with_time_band(net, b0), costs[b0], node_m, seat_snap,
+                                            sources=origin_snap, weight="time_s")
             route_ok = (status == "ok") & np.isfinite(route_m)
             table[f"route_km_{b0}"] = np.where(route_ok, np.round(route_m / 1000, 1), np.nan)
             table[f"route_kmh_{b0}"] = np.where(route_ok, np.round(route_m / 1000 / np.maximum(free, 1e-9) * 3600, 1),

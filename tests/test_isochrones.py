@@ -89,7 +89,9 @@ def test_route_length_follows_the_least_time_path_not_the_shortest(hand):
     # a point 20 m off the middle of A–B, to a point on C–D: snaps and offsets included
     pts = np.array([[X0 + 500, Y0 + 20], [X0 + 1500, Y0 + 520]])
     src, dst = snap_points(net, pts[:1], 100), snap_points(net, pts[1:], 100)
-    c, m = point_route_lengths_m(net, src, dst, weight="time_s")
+    node_c, node_m = node_route_lengths_m(net, src, weight="time_s")
+    m = point_route_lengths_m(net, node_c, node_m, dst, sources=src, weight="time_s")
+    c = point_distances(net, node_c, dst, sources=src, weight="time_s")
     along_cd = (500 + 520) / math.sqrt(2)  # projection of (1500, 520) on C(2000,0)→D(1000,1000)
     off_cd = abs(1500 + 520 - 2000) / math.sqrt(2)
     assert m[0] == pytest.approx(20 + 500 + 1000 + along_cd + off_cd, abs=1e-6)

@@ -163,14 +163,16 @@ def test_route_length_of_the_fastest_path_equals_networkx(city_drive):
                                            [seats["chenggong"]["lat"], seats["jinning"]["lat"]]), crs=4326)
     src, dst = snap_points(net, pts.iloc[[0]], 1000), snap_points(net, pts.iloc[[1]], 1000)
     g = _nx_with_points(net, "time_s", src, dst)
-    cost, metres = point_route_lengths_m(net, src, dst, weight="time_s")
+    node_cost, node_m = node_route_lengths_m(net, src, weight="time_s")
+    metres = point_route_lengths_m(net, node_cost, node_m, dst, sources=src, weight="time_s")
+    cost = point_distances(net, node_cost, dst, sources=src, weight="time_s")
+    assert np.array_equal(node_cost, node_distances(net, src, weight="time_s"))  # the same search
     path = nx.dijkstra_path(g, "S", "T", weight="w")
     ref_m = sum(g[a][b]["m"] for a, b in itertools.pairwise(path))
     assert cost[0] == pytest.approx(nx.path_weight(g, path, "w"), rel=1e-9)
     assert metres[0] == pytest.approx(ref_m, rel=1e-9)
     assert metres[0] > np.hypot(*np.subtract(*shapely.get_coordinates(pts.to_crs(net.crs).values)))  # ≥ straight line
 
-    node_cost, node_m = node_route_lengths_m(net, src, weight="time_s")
     dist, paths = nx.single_source_dijkstra(g, "S", weight="w")
     rng = np.random.default_rng(3)
     nodes = [k for k in rng.choice(net.n_nodes, 300, replace=False).tolist() if k in paths]
