@@ -147,7 +147,7 @@ def run(data: Path, minutes: float = 60.0, buffer: float = iso.DEFAULT_BUFFER_M)
         return shapely.convex_hull(shapely.multipoints(np.column_stack([net.node_x[r], net.node_y[r]])))
 
     gc.collect()
-    t_kcold, kpoly_df = timed(lambda: km_polygon(fresh(net)), REPEATS_POLYGON)
+    t_kcold, _ = timed(lambda: km_polygon(fresh(net)), REPEATS_POLYGON)
     warm = fresh(net)
     t_prepare = iso.prepare_isochrones(warm, buffer_m=buffer)
     n_tiles = [len(p) for p in iso.buffer_tiles(warm, buffer_m=buffer).polygons]
