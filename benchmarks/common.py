@@ -138,8 +138,8 @@ def fresh(net):
 
 
 def versions() -> dict[str, str]:
-    """Python and library versions (kmgis.pipeline.package_versions over this benchmark's list)."""
-    from kmgis.pipeline import package_versions
+    """Python and library versions (kmgis.workflows.pipeline.package_versions over this benchmark's list)."""
+    from kmgis.workflows.pipeline import package_versions
 
     return package_versions(tuple(_VERSIONED))
 
@@ -278,9 +278,9 @@ def central_city(data: Path) -> CentralCity:
     import geopandas as gpd
     import pandas as pd
 
-    from kmgis.area import with_halo
     from kmgis.config import catalog_entry, load_layers_yaml, load_recipe
     from kmgis.crs import metric_crs
+    from kmgis.geom import with_halo
     from kmgis.indicators.builtup import built_up_area
     from kmgis.model import WGS84
     from kmgis.network import build_network

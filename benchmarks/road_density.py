@@ -31,9 +31,9 @@ import numpy as np
 import shapely
 
 from benchmarks.common import ROOT, Goal, Section, fmt_s, log, md_table, median, suite_main, timed, unit_ids
-from kmgis.area import with_halo
 from kmgis.config import catalog_entry, load_recipe
 from kmgis.crs import metric_crs
+from kmgis.geom import with_halo
 from kmgis.indicators.roads import city_roads, road_density
 from kmgis.model import WGS84
 from kmgis.sources import load_layer
@@ -109,7 +109,7 @@ def _built_up(uid: str, recipe, boundary, roads, crs, source: str) -> tuple[shap
             bu = gpd.read_file(gpkg, layer="built_up")
             return bu.to_crs(WGS84).union_all(), f"maps/{uid}/indicators.gpkg"
     from kmgis.indicators.builtup import built_up_area
-    from kmgis.pipeline import seat_point
+    from kmgis.workflows.pipeline import seat_point
 
     seat = (recipe.seat.lon, recipe.seat.lat) if recipe.seat else None
     if seat is None:

@@ -43,7 +43,7 @@ def _peak_mb() -> float:
 
 def run_one(path: str, data: str | None, out_root: str) -> dict:
     """Run one recipe; never raises (a failure is a result).  Returns a TaskResult as a dict."""
-    from kmgis.pipeline import run_recipe
+    from kmgis.workflows.pipeline import run_recipe
 
     t0 = time.perf_counter()
     p = Path(path)

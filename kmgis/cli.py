@@ -17,7 +17,7 @@ def _fmt_extent(ext: tuple[float, float, float, float] | None) -> str:
 
 def cmd_layers(args: argparse.Namespace) -> int:
     from kmgis.config import data_dir
-    from kmgis.inventory import inventory
+    from kmgis.sources.inventory import inventory
 
     data = data_dir(args.data)
     print(f"data directory: {data if data else '(none found: set --data or KMGIS_DATA)'}")
@@ -37,7 +37,7 @@ def cmd_layers(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from kmgis.config import data_dir
-    from kmgis.pipeline import run_demo
+    from kmgis.workflows.pipeline import run_demo
 
     data = data_dir(args.data)
     if data is None and args.osm is None:
@@ -55,7 +55,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"wrote {f}")
     if args.osm is None:  # then the county's scorecard, end to end (the OSM sample without Kunming data)
         from kmgis.config import PROJECT_ROOT
-        from kmgis.pipeline import run_recipe
+        from kmgis.workflows.pipeline import run_recipe
 
         recipe = PROJECT_ROOT / "recipes" / (f"{args.unit}.yaml" if data is not None else "samples/osm-sample.yaml")
         if recipe.is_file():
@@ -83,8 +83,8 @@ def _recipe_paths(target: Path) -> list[Path]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from kmgis.config import data_dir
-    from kmgis.maps import check_tiles
-    from kmgis.pipeline import run_recipe
+    from kmgis.outputs.maps import check_tiles
+    from kmgis.workflows.pipeline import run_recipe
 
     data = data_dir(args.data)
     paths = _recipe_paths(Path(args.recipe))
@@ -102,13 +102,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     rc = _run_many(paths, data, args)
     if tiles != "osm":  # batch runs draw with the default tiles: redraw with the chosen ones
         from kmgis.config import load_recipe
-        from kmgis.maps import draw_map
+        from kmgis.outputs.maps import draw_map
 
         for path in paths:
             recipe = load_recipe(path)
             results = Path(args.out) / recipe.id
             if getattr(recipe, "kind", None) == "metro":  # its own map, from isochrones.gpkg
-                from kmgis.pipeline import write_isochrone_map
+                from kmgis.workflows.pipeline import write_isochrone_map
 
                 if (results / "isochrones.gpkg").is_file():
                     write_isochrone_map(results, tiles=tiles)
@@ -151,7 +151,7 @@ def _print_metro(res) -> None:
 
 def cmd_isochrone(args: argparse.Namespace) -> int:
     from kmgis.config import data_dir
-    from kmgis.pipeline import run_isochrone
+    from kmgis.workflows.pipeline import run_isochrone
 
     try:
         lon, lat = (float(v) for v in args.origin.split(","))
@@ -172,7 +172,7 @@ def _run_many(paths: list[Path], data: Path | None, args: argparse.Namespace) ->
     from tqdm import tqdm
 
     from kmgis.batch import run_batch
-    from kmgis.summary import write_summary
+    from kmgis.outputs.summary import write_summary
 
     t0 = time.perf_counter()
     with tqdm(total=len(paths), unit="recipe", disable=None if not args.quiet else True) as bar:
@@ -219,8 +219,8 @@ def _simplify_args(items: list[str] | None) -> dict[str, float]:
 def cmd_map(args: argparse.Namespace) -> int:
     """Redraw OUT/<id>/map.html from the results already there (no recomputation)."""
     from kmgis.config import load_recipe
-    from kmgis.maps import check_tiles, draw_map
-    from kmgis.report import output_lock
+    from kmgis.outputs.files import output_lock
+    from kmgis.outputs.maps import check_tiles, draw_map
 
     tiles = check_tiles(args.tiles)
     simplify = _simplify_args(args.simplify)
@@ -231,7 +231,7 @@ def cmd_map(args: argparse.Namespace) -> int:
             recipe = load_recipe(path)
             results = Path(args.out) / recipe.id
             if getattr(recipe, "kind", None) == "metro":  # its own map, from isochrones.gpkg
-                from kmgis.pipeline import write_isochrone_map
+                from kmgis.workflows.pipeline import write_isochrone_map
 
                 if not (results / "isochrones.gpkg").is_file():
                     raise KmgisError(f"{results / 'isochrones.gpkg'} not found: run `kmgis run {path}` first")
@@ -260,7 +260,7 @@ def _dianchi_inputs(args: argparse.Namespace) -> dict:
 
 def cmd_dianchi(args: argparse.Namespace) -> int:
     from kmgis.config import data_dir
-    from kmgis.indicators.dianchi import format_zone_table, run_dianchi
+    from kmgis.workflows.dianchi import format_zone_table, run_dianchi
 
     res = run_dianchi(Path(args.out), data_dir(args.data), write_map=not args.no_map, **_dianchi_inputs(args))
     print("Dianchi protection zones (all derived zones are APPROXIMATE; rules and sources: layers/dianchi_zones.yaml)")
@@ -274,7 +274,7 @@ def cmd_dianchi(args: argparse.Namespace) -> int:
 
 def cmd_check_site(args: argparse.Namespace) -> int:
     from kmgis.config import data_dir
-    from kmgis.indicators.redline import format_json, format_text, run_check_site
+    from kmgis.workflows.check_site import format_json, format_text, run_check_site
 
     result = run_check_site(args.site, data_dir(args.data), crs=args.crs, gcj02=args.gcj02, layer=args.layer,
                             max_mb=args.max_mb, make_valid=args.make_valid, caution_m=args.caution_m,

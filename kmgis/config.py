@@ -450,7 +450,7 @@ def load_recipe(path: str | os.PathLike) -> Recipe | MetroRecipe:
         raise KmgisError(f"recipe {path}: not UTF-8 text") from None
     if not isinstance(raw, dict):
         raise KmgisError(f"recipe {path}: expected a mapping of keys (id, name, scope, units, …)")
-    if raw.get("kind") == "metro":  # recipes/metro.yaml: the metropolitan isochrones (kmgis.pipeline.run_metro)
+    if raw.get("kind") == "metro":  # recipes/metro.yaml: the metropolitan isochrones (kmgis.workflows.pipeline.run_metro)
         return _load_metro_recipe(path, raw)
     try:
         recipe = Recipe(**raw)

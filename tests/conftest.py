@@ -39,8 +39,8 @@ def jinning_boundary(kunming_units: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 @pytest.fixture(scope="session")
 def jinning_roads(data_dir: Path, jinning_boundary: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """The Kunming road layer within Jinning + 2 km halo (real data, whole lines)."""
-    from kmgis.area import with_halo
     from kmgis.config import catalog_entry
+    from kmgis.geom import with_halo
     from kmgis.sources import load_layer
 
     area = with_halo(jinning_boundary, 2000, METRIC)
@@ -75,7 +75,7 @@ def unit_recipes() -> list[Path]:
 def recipe_runs(tmp_path_factory):
     """Every unit recipe and the OSM sample run once per session: (output folder, {id: RecipeResult})."""
     from kmgis.config import PROJECT_ROOT, data_dir
-    from kmgis.pipeline import run_recipe
+    from kmgis.workflows.pipeline import run_recipe
 
     data = data_dir(None)
     out = tmp_path_factory.mktemp("recipe_runs")

@@ -9,7 +9,7 @@ import pytest
 
 from kmgis.batch import run_batch
 from kmgis.config import PROJECT_ROOT
-from kmgis.summary import write_summary
+from kmgis.outputs.summary import write_summary
 
 TWO = [PROJECT_ROOT / "recipes" / "yiliang.yaml", PROJECT_ROOT / "recipes" / "songming.yaml"]
 

@@ -149,7 +149,7 @@ def test_determinism(jinning_boundary, jinning_roads, jinning_seat, jinning_resu
 
 
 def test_central_city_one_contiguous_patch(kunming_units, kunming_roads):
-    from kmgis.area import select_intersecting, with_halo
+    from kmgis.geom import select_intersecting, with_halo
 
     units = kunming_units[kunming_units["unit_id"].isin(CENTRAL)]
     assert len(units) == 5

@@ -67,7 +67,7 @@ def test_demo_writes_a_real_result(tmp_path):
 
 
 def test_demo_without_data_runs_on_the_osm_sample(tmp_path):
-    from kmgis.pipeline import run_demo
+    from kmgis.workflows.pipeline import run_demo
 
     res = run_demo(tmp_path, None, progress=False)
     assert "OSM sample" in res.source

@@ -15,7 +15,7 @@ import pytest
 
 from kmgis.config import PROJECT_ROOT
 from kmgis.errors import KmgisError
-from kmgis.report import output_lock
+from kmgis.outputs.files import output_lock
 
 RECIPE = PROJECT_ROOT / "recipes" / "central-city.yaml"  # the longest recipe (several seconds)
 FINAL = ("scorecard.csv", "scorecard.html", "indicators.gpkg", "run.json", "map.html")

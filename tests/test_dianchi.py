@@ -19,7 +19,7 @@ QUAD = 16
 
 @pytest.fixture(scope="module")
 def zones():
-    from kmgis.indicators.dianchi import dianchi_zones
+    from kmgis.workflows.dianchi import dianchi_zones
 
     return dianchi_zones(require_data())
 
@@ -37,7 +37,7 @@ def lake_m():
 
 
 def test_rules_every_number_is_sourced_or_assumed():
-    from kmgis.indicators.dianchi import load_rules
+    from kmgis.workflows.dianchi import load_rules
 
     rules = load_rules()
     sources = rules["sources"]
@@ -123,7 +123,7 @@ _OSM = """<?xml version='1.0' encoding='UTF-8'?>
 
 
 def test_river_strips_from_an_osm_file(tmp_path, lake_m):
-    from kmgis.indicators.dianchi import dianchi_zones
+    from kmgis.workflows.dianchi import dianchi_zones
 
     pts = [(102.700, 25.080), (102.690, 25.040), (102.672, 25.000), (102.760, 25.000), (102.770, 25.020)]
     nodes = "\n".join(f'  <node id="{i + 1}" version="1" lat="{lat}" lon="{lon}"/>' for i, (lon, lat) in enumerate(pts))
@@ -143,7 +143,7 @@ def test_river_strips_from_an_osm_file(tmp_path, lake_m):
 
 def test_river_layer_without_a_name_column_is_refused(tmp_path):
     from kmgis.errors import KmgisError
-    from kmgis.indicators.dianchi import dianchi_zones
+    from kmgis.workflows.dianchi import dianchi_zones
 
     path = tmp_path / "lines.geojson"
     gpd.GeoDataFrame({"x": [1]}, geometry=[shapely.LineString([(102.7, 25.0), (102.71, 25.05)])],
@@ -157,7 +157,7 @@ def test_basin_from_a_synthetic_dem_is_the_divide(tmp_path):
     import rasterio
     from rasterio.transform import from_origin
 
-    from kmgis.indicators.dianchi import basin_from_dem
+    from kmgis.workflows.dianchi import basin_from_dem
 
     cx, cy, cell, n = 300_000.0, 2_750_000.0, 100.0, 100
     x0, y0 = cx - n * cell / 2, cy + n * cell / 2
@@ -225,7 +225,7 @@ def test_official_layer_replaces_the_derived_zone(tmp_path, monkeypatch, lake_m)
     import yaml
 
     from kmgis.config import PROJECT_ROOT
-    from kmgis.indicators.dianchi import dianchi_zones
+    from kmgis.workflows.dianchi import dianchi_zones
 
     layers = tmp_path / "layers"
     shutil.copytree(PROJECT_ROOT / "layers", layers)

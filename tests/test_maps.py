@@ -13,7 +13,7 @@ import pytest
 
 from kmgis.config import PROJECT_ROOT
 from kmgis.errors import KmgisError
-from kmgis.maps import COUNTY_BUDGET_BYTES, check_tiles, draw_map, js_json
+from kmgis.outputs.maps import COUNTY_BUDGET_BYTES, check_tiles, draw_map, js_json
 
 sys.path.insert(0, str(Path(__file__).parent / "browser"))
 from map_fixtures import IMG, JINJA, JINJA_CODE, SCRIPT, hostile_results  # noqa: E402

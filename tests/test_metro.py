@@ -38,7 +38,7 @@ def _recipe_copy(tmp_path, **changes) -> str:
 @pytest.fixture(scope="module")
 def metro(data_dir, tmp_path_factory):
     """recipes/metro.yaml with budgets 30 and 60 min (the 45/90-min polygons only add run time)."""
-    from kmgis.pipeline import run_metro
+    from kmgis.workflows.pipeline import run_metro
 
     tmp = tmp_path_factory.mktemp("metro")
     path = _recipe_copy(tmp, budgets_min=[30, 60])
@@ -94,7 +94,7 @@ def test_isochrone_layer_carries_areas_and_the_warning(metro):
     page = (res.out_dir / "map.html").read_text(encoding="utf-8")
     assert iso.NO_EXPRESSWAYS in page and "L.control.layers(" in page
     # members coloured by time: 西山 (~11 min) in the 30-min band's colour, 石林 beyond 60 min, 红塔 no time
-    from kmgis.pipeline import _BEYOND_COLOUR, _ISO_COLOURS, _NO_TIME_COLOUR
+    from kmgis.workflows.pipeline import _BEYOND_COLOUR, _ISO_COLOURS, _NO_TIME_COLOUR
 
     colours = {u: c for c, u in re.findall(r'"colour": "(#[0-9a-f]{6})"[^}]*?"unit": "(\w+)"', page)}
     assert colours["xishan"] == _ISO_COLOURS[0] and colours["shilin"] == _BEYOND_COLOUR
@@ -212,7 +212,7 @@ def test_buffer_tiles_give_exactly_the_direct_union_of_the_reached_buffers(city_
 
 
 def test_metro_runs_on_the_osm_sample_with_one_way_and_maxspeed(tmp_path, osm_sample_path):
-    from kmgis.pipeline import run_metro
+    from kmgis.workflows.pipeline import run_metro
 
     path = _recipe_copy(
         tmp_path, layers={"osm": "osm_sample_helsinki"}, budgets_min=[2, 4],
@@ -238,7 +238,7 @@ def test_metro_runs_on_the_osm_sample_with_one_way_and_maxspeed(tmp_path, osm_sa
 
 def test_recipe_errors_are_clear(tmp_path, data_dir):
     from kmgis.config import load_recipe
-    from kmgis.pipeline import run_metro
+    from kmgis.workflows.pipeline import run_metro
 
     with pytest.raises(KmgisError, match="GTFS"):
         run_metro(_recipe_copy(tmp_path, mode="transit"), data_dir, tmp_path / "o", progress=False)
@@ -269,7 +269,7 @@ def test_cli_isochrone_writes_gpkg_and_map(tmp_path, data_dir, capsys):
 
 
 def test_metro_rerun_gives_byte_identical_members_csv(metro, data_dir, tmp_path):
-    from kmgis.pipeline import run_metro
+    from kmgis.workflows.pipeline import run_metro
 
     first, _ = metro
     path = _recipe_copy(tmp_path, budgets_min=[30, 60])

@@ -110,8 +110,8 @@ def test_summary_by_class_reports_km(jinning_walk):
 
 
 def test_road_crossing_the_border_is_kept_whole_with_halo(data_dir, jinning_boundary):
-    from kmgis.area import with_halo
     from kmgis.config import catalog_entry
+    from kmgis.geom import with_halo
     from kmgis.sources import load_layer
 
     all_roads = load_layer(catalog_entry("kunming_roads"), data_dir)

@@ -12,7 +12,7 @@ import shapely
 
 from kmgis.config import PROJECT_ROOT, load_recipe
 from kmgis.errors import KmgisError
-from kmgis.pipeline import run_recipe
+from kmgis.workflows.pipeline import run_recipe
 
 RECIPES = PROJECT_ROOT / "recipes"
 ALWAYS = ["built_up_area_km2", "population_built_up", "road_density_km_per_km2", "intersection_density_per_km2",

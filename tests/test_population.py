@@ -142,8 +142,8 @@ def test_dasymetric_other_classes_and_outside_roads_carry_no_one(jinning_boundar
 
 
 def test_dasymetric_roads_largest_unit_is_fast(kunming_units, data_dir):
-    from kmgis.area import with_halo
     from kmgis.config import catalog_entry
+    from kmgis.geom import with_halo
     from kmgis.sources import load_layer
 
     luquan = kunming_units[kunming_units["unit_id"] == "luquan"]

@@ -30,7 +30,7 @@ NOT_AVAILABLE = {"ecological_red_line", "permanent_basic_farmland", "urban_devel
 
 @pytest.fixture(scope="module")
 def zones():
-    from kmgis.indicators.dianchi import dianchi_zones
+    from kmgis.workflows.dianchi import dianchi_zones
 
     return dianchi_zones(require_data())
 

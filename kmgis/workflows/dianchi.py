@@ -735,7 +735,7 @@ class DianchiRun:
 def run_dianchi(out_root: Path, data: Path | None, *, rivers: Path | None = None, basin: Path | None = None,
                 dem: Path | None = None, write_map: bool = True) -> DianchiRun:
     """Derive the zones and write ``OUT/dianchi/zones.gpkg`` (layer ``dianchi_zones``), ``zones.csv``, ``map.html``."""
-    from kmgis.report import output_lock, safe_output_dir, write_csv, write_gpkg, write_text
+    from kmgis.outputs.files import output_lock, safe_output_dir, write_csv, write_gpkg, write_text
 
     zones = dianchi_zones(data, rivers=rivers, basin=basin, dem=dem)
     gdf = zones.gdf()

@@ -13,7 +13,7 @@ import geopandas as gpd
 import pandas as pd
 
 from kmgis.errors import KmgisError
-from kmgis.report import write_csv, write_text
+from kmgis.outputs.files import write_csv, write_text
 
 # indicators shown side by side (those with values offline come first)
 SUMMARY_INDICATORS = [

@@ -4,7 +4,7 @@ A site is a GeoJSON / Shapefile / GeoPackage / KML file, WKT, or ``lon,lat[,radi
 (``--crs`` for the input's CRS, ``--gcj02`` for Amap/Tencent coordinates).  Each feature is
 checked against every protection layer:
 
-* the Dianchi zones of :mod:`kmgis.indicators.dianchi` (approximate unless official);
+* the Dianchi zones of :mod:`kmgis.workflows.dianchi` (approximate unless official);
 * every catalogue layer of kind ``protection`` (ecological red line, permanent basic farmland,
   urban development boundary, drinking-water source zones, other user layers);
 * the categories of ``layers/dianchi_zones.yaml`` → ``protection_categories`` with no
@@ -302,7 +302,7 @@ def protection_layers(data: Path | None, *, zones: Any = None, rivers: Path | No
                       basin: Path | None = None, dem: Path | None = None) -> tuple[list[Layer], list[Unavailable], Any]:
     """The Dianchi zones plus catalogue layers of kind ``protection``, and what is not available."""
     from kmgis.config import load_catalog, load_layers_yaml
-    from kmgis.indicators.dianchi import dianchi_zones, read_polygon_entry, source_url
+    from kmgis.workflows.dianchi import dianchi_zones, read_polygon_entry, source_url
 
     if zones is None:
         zones = dianchi_zones(data, rivers=rivers, basin=basin, dem=dem)
@@ -514,7 +514,7 @@ def check_map_path(path: str | os.PathLike) -> Path:
 
 def site_map_html(result: dict[str, Any], site: Site, zones: Any, layers: list[Layer]) -> str:
     """A standalone map: the Dianchi zones, other protection layers and the site (all text escaped)."""
-    from kmgis.indicators.dianchi import add_zone_layers, folium_module, safe_text
+    from kmgis.workflows.dianchi import add_zone_layers, folium_module, safe_text
 
     fol = folium_module()
     c = shapely.union_all(np.asarray(site.gdf.geometry.values)).centroid
@@ -562,7 +562,7 @@ def run_check_site(site_arg: str, data: Path | None, *, crs: str | None = None, 
     layers, unavailable, zones = protection_layers(data, rivers=rivers, basin=basin, dem=dem)
     result = check_site(site, layers, unavailable, caution_m)
     if target is not None:
-        from kmgis.report import write_text
+        from kmgis.outputs.files import write_text
 
         write_text(site_map_html(result, site, zones, layers), target)
         result["map"] = str(target)

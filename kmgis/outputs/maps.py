@@ -804,7 +804,7 @@ def draw_map(
     root.html.add_child(_Raw(_scorecard_panel(card, run) + legend_html), name="kmgis_panels")
     _Script(lambda el: f"kmgis.panels({mname});\n").add_to(m)
 
-    from kmgis.report import write_text
+    from kmgis.outputs.files import write_text
 
     page = root.render()
     path = write_text(page, out_dir / "map.html")

@@ -1,0 +1,1 @@
+"""Outputs: writers of results (files, scorecard, maps, summary); they only read results."""

@@ -1,0 +1,1 @@
+"""Workflows: compose sources, network, population and indicators into results (nothing written)."""
