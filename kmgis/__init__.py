@@ -1,3 +1,5 @@
 """kmgis: spatial-planning indicators for Kunming from open map data."""
 
-__version__ = "0.1.0"
+from kmgis._version import __version__
+
+__all__ = ["__version__"]

@@ -7,7 +7,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from kmgis import __version__
+from kmgis._version import __version__
 from kmgis.errors import KmgisError
 
 

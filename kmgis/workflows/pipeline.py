@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from kmgis import __version__
+from kmgis._version import __version__
 from kmgis.config import catalog_entry, load_layers_yaml, resolve_path, unit_id
 from kmgis.crs import metric_crs
 from kmgis.errors import KmgisError
