@@ -27,6 +27,7 @@ from numpy.typing import ArrayLike
 from pyproj.exceptions import CRSError, ProjError
 
 from kmgis.errors import KmgisError
+from kmgis.geom import crs_label
 from kmgis.model import WGS84
 
 DEFAULT_METRIC_CRS = "EPSG:32648"
@@ -57,12 +58,8 @@ Bounds = tuple[float, float, float, float]
 
 
 def _is_gdf_like(obj: object) -> bool:
+    """True for a GeoDataFrame or GeoSeries."""
     return isinstance(obj, (gpd.GeoDataFrame, gpd.GeoSeries))
-
-
-def _crs_label(crs: pyproj.CRS) -> str:
-    epsg = crs.to_epsg()
-    return f"EPSG:{epsg}" if epsg else crs.name
 
 
 def _wgs84_bounds(gdf: gpd.GeoDataFrame | gpd.GeoSeries, name: str = "layer") -> Bounds:
@@ -81,17 +78,18 @@ def _wgs84_bounds(gdf: gpd.GeoDataFrame | gpd.GeoSeries, name: str = "layer") ->
     except (ProjError, CRSError) as exc:
         raise KmgisError(
             f"layer {name!r}: bounds {tuple(np.round(b, 4))} cannot be transformed from "
-            f"{_crs_label(crs)} to WGS84 ({exc}); check its CRS"
+            f"{crs_label(crs)} to WGS84 ({exc}); check its CRS"
         ) from exc
     if not all(math.isfinite(v) for v in out):
         raise KmgisError(
             f"layer {name!r}: bounds {tuple(np.round(b, 4))} are outside the valid area of "
-            f"{_crs_label(crs)}; check its CRS"
+            f"{crs_label(crs)}; check its CRS"
         )
     return (float(out[0]), float(out[1]), float(out[2]), float(out[3]))
 
 
 def _as_bounds(bounds_or_gdf: Sequence[float] | gpd.GeoDataFrame | gpd.GeoSeries) -> Bounds:
+    """WGS84 bounds (degrees) of a layer, or checked ``(minx, miny, maxx, maxy)`` degrees."""
     if _is_gdf_like(bounds_or_gdf):
         return _wgs84_bounds(bounds_or_gdf)  # type: ignore[arg-type]
     try:
@@ -157,11 +155,11 @@ def metric_crs(
         crs = pyproj.CRS.from_user_input(prefer)
     except CRSError as exc:
         raise KmgisError(f"unknown CRS {prefer!r} for the metric CRS: {exc}") from exc
-    label = _crs_label(crs)
+    label = crs_label(crs)
     if crs.is_geographic or not crs.is_projected:
         raise KmgisError(
             f"metric CRS {label} ({crs.name}) is not projected (units are not metres); "
-            f"use a projected CRS such as {_crs_label(auto)} or {CGCS2000_GK_CM102}"
+            f"use a projected CRS such as {crs_label(auto)} or {CGCS2000_GK_CM102}"
         )
     gk = _gk3_zone(crs.to_epsg())
     if gk is not None:
@@ -179,7 +177,7 @@ def metric_crs(
             raise KmgisError(
                 f"metric CRS {label} ({crs.name}) covers {west:g}–{east:g}°E, but the data spans "
                 f"{minx:.2f}–{maxx:.2f}°E (more than {GK_ZONE_MARGIN_DEG:g}° outside the zone); "
-                f"use {alt_txt}, or UTM ({_crs_label(auto)})"
+                f"use {alt_txt}, or UTM ({crs_label(auto)})"
             )
     return crs
 
@@ -223,6 +221,7 @@ def _gcj_offset(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 
 def _float_pair(lon: ArrayLike, lat: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """``lon`` / ``lat`` (degrees) as float arrays broadcast together."""
     lon_a, lat_a = np.broadcast_arrays(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
     return lon_a, lat_a
 
@@ -284,16 +283,18 @@ def _map_xy(coords: np.ndarray, func: XYFunc) -> np.ndarray:
 
 
 def _require_wgs84_label(gdf: gpd.GeoDataFrame, what: str) -> None:
+    """Raise :class:`KmgisError` unless ``gdf`` is labelled EPSG:4326 (lon/lat degrees)."""
     if gdf.crs is None:
         raise KmgisError(f"{what}: the layer has no CRS; it must be labelled EPSG:4326 (lon/lat)")
     if not pyproj.CRS.from_user_input(gdf.crs).equals(WGS84, ignore_axis_order=True):
         raise KmgisError(
-            f"{what}: the layer is in {_crs_label(pyproj.CRS.from_user_input(gdf.crs))}, but GCJ-02 "
+            f"{what}: the layer is in {crs_label(pyproj.CRS.from_user_input(gdf.crs))}, but GCJ-02 "
             "conversion needs lon/lat labelled EPSG:4326; reproject it first"
         )
 
 
 def _convert_gdf(gdf: gpd.GeoDataFrame, func: XYFunc, what: str) -> gpd.GeoDataFrame:
+    """Copy of ``gdf`` (labelled EPSG:4326) with ``func`` applied to every lon/lat (degrees)."""
     _require_wgs84_label(gdf, what)
     geoms = gdf.geometry.values
     new = shapely.transform(np.asarray(geoms), lambda c: _map_xy(c, func), include_z=None)
@@ -326,10 +327,12 @@ def gdf_wgs84_to_gcj02(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 
 def _intersects(a: Bounds, b: Bounds) -> bool:
+    """True if the boxes ``a`` and ``b`` (same units) overlap or touch."""
     return a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]
 
 
 def _fmt_bounds(b: Sequence[float]) -> str:
+    """Bounds (degrees) as ``lon a–b, lat c–d`` for messages."""
     return f"lon {b[0]:.4g}–{b[2]:.4g}, lat {b[1]:.4g}–{b[3]:.4g}"
 
 
@@ -340,6 +343,7 @@ def _looks_swapped(b: Sequence[float], region: Bounds) -> bool:
 
 
 def _swap_xy(coords: np.ndarray) -> np.ndarray:
+    """Coordinates with columns 0 and 1 (x and y) exchanged."""
     out = coords.copy()
     out[:, 0], out[:, 1] = coords[:, 1], coords[:, 0]
     return out
@@ -392,6 +396,8 @@ def _median_distance_m(
 
 
 def _check_gcj02(gdf: gpd.GeoDataFrame, name: str, reference: gpd.GeoDataFrame, max_vertices: int) -> None:
+    """Raise :class:`KmgisError` if ``gdf`` looks like GCJ-02 read as WGS84 (check 5 of
+    :func:`check_plausible`)."""
     if reference.crs is None:
         raise KmgisError(f"reference layer for {name!r} has no CRS; set one with --crs")
     ref = reference.to_crs(WGS84)
@@ -461,7 +467,7 @@ def check_plausible(
     if gdf.empty or not np.all(np.isfinite(b)):
         return
     crs = pyproj.CRS.from_user_input(gdf.crs)
-    label = _crs_label(crs)
+    label = crs_label(crs)
     region = tuple(float(v) for v in region_bounds)
     if crs.is_geographic:
         if _looks_swapped(b, region):  # type: ignore[arg-type]

@@ -23,7 +23,6 @@ population in **persons**, lon/lat in degrees.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 from pathlib import Path
@@ -35,7 +34,9 @@ import pandas as pd
 import pyproj
 import shapely
 
+from kmgis.config import catalog_entry, resolve_path, unit_id, units_table
 from kmgis.errors import KmgisError
+from kmgis.geom import sha256_file
 from kmgis.model import WGS84
 
 POPULATION_LAYER = "kunming_population"
@@ -97,14 +98,6 @@ Boundary = gpd.GeoDataFrame | gpd.GeoSeries | shapely.Geometry
 # --------------------------------------------------------------------------- helpers
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _as_wgs84_geometry(boundary: Boundary, what: str = "boundary") -> shapely.Geometry:
     """The union of ``boundary`` as one (Multi)Polygon in WGS84 degrees.
 
@@ -133,6 +126,12 @@ def _as_wgs84_geometry(boundary: Boundary, what: str = "boundary") -> shapely.Ge
 
 
 def _metric_crs(crs: Any) -> pyproj.CRS:
+    """``crs`` as a projected :class:`pyproj.CRS` in metres, else :class:`KmgisError`.
+
+    Like :func:`kmgis.geom.projected_crs`, but with the population module's own messages
+    ("population: CRS … is not a projected CRS in metres", "unknown metric CRS …"), which
+    callers and tests match; the check itself is the same.
+    """
     try:
         out = pyproj.CRS.from_user_input(crs)
     except pyproj.exceptions.CRSError as exc:
@@ -146,6 +145,7 @@ def _metric_crs(crs: Any) -> pyproj.CRS:
 
 
 def _to_crs_geom(geom: shapely.Geometry, src: Any, dst: Any) -> shapely.Geometry:
+    """One geometry from CRS ``src`` to CRS ``dst``."""
     return gpd.GeoSeries([geom], crs=src).to_crs(dst).iloc[0]
 
 
@@ -194,6 +194,7 @@ def _apportion(total: float, weights: np.ndarray) -> np.ndarray:
 
 
 def _check_total(total: float) -> float:
+    """``total`` as a float number of persons (finite, ≥ 0), else :class:`KmgisError`."""
     try:
         value = float(total)
     except (TypeError, ValueError):
@@ -227,8 +228,6 @@ def unit_population(unit: str) -> tuple[int, dict[str, Any]]:
     ``adcode`` and ``name_zh``.  Unknown units, or units without a row (the neighbours
     outside Kunming), raise :class:`KmgisError`.
     """
-    from kmgis.config import catalog_entry, resolve_path, unit_id, units_table
-
     uid = unit_id(unit)
     row_unit = units_table()[uid]
     entry = catalog_entry(POPULATION_LAYER)
@@ -252,7 +251,7 @@ def unit_population(unit: str) -> tuple[int, dict[str, Any]]:
         "year": POPULATION_YEAR,
         "layer": POPULATION_LAYER,
         "file": str(path),
-        "sha256": _sha256(path),
+        "sha256": sha256_file(path),
         "unit_id": uid,
         "adcode": str(row_unit["adcode"]),
         "name_zh": row_unit["name_zh"],
@@ -263,6 +262,74 @@ def unit_population(unit: str) -> tuple[int, dict[str, Any]]:
 
 
 # --------------------------------------------------------------------------- raster
+
+
+def _read_raster_window(path: Path, area: shapely.Geometry, band: int) -> tuple[Any, Any, Any, Any, Any]:
+    """The cells of ``band`` in the window of the raster at ``path`` that covers ``area`` (WGS84).
+
+    The window is the area's bounds in the raster CRS plus one cell on each side, cut to the
+    raster.  Returns ``(masked values, window transform, raster CRS, nodata, window)``; the
+    window's ``row_off`` / ``col_off`` place its cells in the full raster.  rasterio is
+    imported here, on first use (it is slow to import).
+    """
+    import rasterio
+    import rasterio.errors
+    import rasterio.warp
+    import rasterio.windows
+    from affine import Affine
+
+    name = str(path)
+    try:
+        src_ctx = rasterio.open(path)
+    except rasterio.errors.RasterioIOError as exc:
+        raise KmgisError(f"{name}: cannot read raster: {str(exc).splitlines()[0]}") from None
+    with src_ctx as src:
+        if src.crs is None:
+            raise KmgisError(
+                f"{name}: raster has no CRS; assign one (e.g. gdal_edit.py -a_srs EPSG:4326 {path.name})"
+            )
+        if not 1 <= band <= src.count:
+            raise KmgisError(f"{name}: band {band} does not exist (the raster has {src.count} band(s))")
+        full = rasterio.windows.Window(0, 0, src.width, src.height)
+        bounds = rasterio.warp.transform_bounds(WGS84, src.crs, *area.bounds, densify_pts=101)
+        win = rasterio.windows.from_bounds(*bounds, transform=src.transform)
+        win = rasterio.windows.Window(win.col_off - 1, win.row_off - 1, win.width + 2, win.height + 2)
+        win = win.round_offsets(op="floor").round_lengths(op="ceil")
+        try:
+            win = win.intersection(full)
+        except rasterio.errors.WindowError:
+            win = None
+        if win is None or win.width <= 0 or win.height <= 0:
+            raise KmgisError(
+                f"{name}: the raster (bounds {tuple(round(v, 4) for v in src.bounds)} in {src.crs}) does "
+                "not cover the boundary"
+            )
+        data = src.read(band, window=win, masked=True)
+        transform = src.transform @ Affine.translation(win.col_off, win.row_off)
+        return data, transform, src.crs, src.nodata, win
+
+
+def _cell_centres_inside(
+    data: np.ma.MaskedArray, transform: Any, raster_crs: Any, area: shapely.Geometry
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The unmasked cells: ``(rows, cols, values, lon, lat, inside)``.
+
+    ``rows`` / ``cols`` index the window, ``lon`` / ``lat`` (degrees) are the cell centres in
+    WGS84 and ``inside`` says whether a centre lies strictly inside ``area`` (WGS84).
+    """
+    values = np.ma.getdata(data).astype(float)
+    valid = ~np.ma.getmaskarray(data)
+    rows, cols = np.nonzero(valid)
+    cx = transform.a * (cols + 0.5) + transform.b * (rows + 0.5) + transform.c
+    cy = transform.d * (cols + 0.5) + transform.e * (rows + 0.5) + transform.f
+    if len(cx):
+        lon, lat = pyproj.Transformer.from_crs(raster_crs, WGS84, always_xy=True).transform(cx, cy)
+        shapely.prepare(area)
+        inside = shapely.contains_xy(area, lon, lat)
+    else:
+        lon = lat = np.empty(0)
+        inside = np.zeros(0, dtype=bool)
+    return rows, cols, values[rows, cols], lon, lat, inside
 
 
 def population_from_raster(path: str | os.PathLike, boundary: Boundary, *, band: int = 1) -> gpd.GeoDataFrame:
@@ -276,59 +343,22 @@ def population_from_raster(path: str | os.PathLike, boundary: Boundary, *, band:
 
     Cells equal to the raster's nodata value (or masked by its mask band) are dropped, and
     so are cells of value 0.  NaN, ±inf or negative cells inside the boundary that are not
-    nodata are an error naming the file and the count.  Returns columns ``population``
-    (persons per cell), ``row`` and ``col`` (cell indices in the full raster); the method
-    text is in ``result.attrs["method"]``.
-    """
-    import rasterio
-    import rasterio.errors
-    import rasterio.warp
-    import rasterio.windows
-    from affine import Affine
+    nodata are an error naming the file and the count.
 
+    Returns
+    -------
+    GeoDataFrame
+        WGS84 points with ``population`` (persons per cell), ``row`` and ``col`` (cell
+        indices in the full raster); ``attrs``: ``method`` (text), ``cell_size`` (x, y in
+        raster CRS units) and ``raster_crs``.
+    """
     path = Path(path)
     name = str(path)
     if not path.is_file():
         raise KmgisError(f"{name}: population raster not found")
     area = _as_wgs84_geometry(boundary)
-    try:
-        src_ctx = rasterio.open(path)
-    except rasterio.errors.RasterioIOError as exc:
-        raise KmgisError(f"{name}: cannot read raster: {str(exc).splitlines()[0]}") from None
-    with src_ctx as src:
-        if src.crs is None:
-            raise KmgisError(f"{name}: raster has no CRS; assign one (e.g. gdal_edit.py -a_srs EPSG:4326 {path.name})")
-        if not 1 <= band <= src.count:
-            raise KmgisError(f"{name}: band {band} does not exist (the raster has {src.count} band(s))")
-        full = rasterio.windows.Window(0, 0, src.width, src.height)
-        left, bottom, right, top = rasterio.warp.transform_bounds(WGS84, src.crs, *area.bounds, densify_pts=101)
-        win = rasterio.windows.from_bounds(left, bottom, right, top, transform=src.transform)
-        win = rasterio.windows.Window(win.col_off - 1, win.row_off - 1, win.width + 2, win.height + 2)
-        win = win.round_offsets(op="floor").round_lengths(op="ceil")
-        try:
-            win = win.intersection(full)
-        except rasterio.errors.WindowError:
-            win = None
-        if win is None or win.width <= 0 or win.height <= 0:
-            raise KmgisError(f"{name}: the raster (bounds {tuple(round(v, 4) for v in src.bounds)} in {src.crs}) does "
-                             "not cover the boundary")
-        data = src.read(band, window=win, masked=True)
-        transform = src.transform @ Affine.translation(win.col_off, win.row_off)
-        raster_crs = src.crs
-        nodata = src.nodata
-    values = np.ma.getdata(data).astype(float)
-    valid = ~np.ma.getmaskarray(data)
-    rows, cols = np.nonzero(valid)
-    cx = transform.a * (cols + 0.5) + transform.b * (rows + 0.5) + transform.c
-    cy = transform.d * (cols + 0.5) + transform.e * (rows + 0.5) + transform.f
-    if len(cx):
-        lon, lat = pyproj.Transformer.from_crs(raster_crs, WGS84, always_xy=True).transform(cx, cy)
-        shapely.prepare(area)
-        inside = shapely.contains_xy(area, lon, lat)
-    else:
-        lon = lat = np.empty(0)
-        inside = np.zeros(0, dtype=bool)
-    vals = values[rows, cols]
+    data, transform, raster_crs, nodata, win = _read_raster_window(path, area, band)
+    rows, cols, vals, lon, lat, inside = _cell_centres_inside(data, transform, raster_crs, area)
     bad = inside & ~(np.isfinite(vals) & (vals >= 0))
     if bad.any():
         n_nan = int((bad & np.isnan(vals)).sum())
@@ -599,29 +629,9 @@ def population_dasymetric(
     metric = _metric_crs(crs)
     area = _as_wgs84_geometry(boundary)
     area_m = _to_crs_geom(area, WGS84, metric)
-    skipped: list[str] = []
-    result = None
-    proxy = None
-    for name, layer in (("buildings", buildings), ("landuse", landuse), ("roads", roads)):
-        if layer is None:
-            continue
-        if name == "buildings":
-            result = _building_weights(layer, area, area_m, metric)
-        elif name == "landuse":
-            result = _landuse_weights(layer, area, area_m, metric, float(cell_m))
-        else:
-            result = _road_weights(layer, area, area_m, metric, float(cell_m))
-        if result is not None and float(np.sum(result[2])) > 0:
-            proxy = name
-            break
-        skipped.append(f"{name} given but none usable inside the boundary")
-    if proxy is None:
-        given = ", ".join(skipped) if skipped else "no proxy layer given"
-        raise KmgisError(
-            f"population: no residential proxy inside the boundary ({given}); supply a population raster, "
-            f"buildings, residential land use, or roads with classes {' / '.join(ROAD_PROXY_CLASSES)}"
-        )
-    x, y, weight, note = result
+    proxy, (x, y, weight, note), skipped = _first_proxy(
+        {"buildings": buildings, "landuse": landuse, "roads": roads}, area, area_m, metric, float(cell_m)
+    )
     pop, zone_note = _zoned_apportion(total, x, y, weight, metric, urban_area, urban_share)
     if zone_note:
         note = f"{note}; {zone_note}"
@@ -632,9 +642,41 @@ def population_dasymetric(
     method = f"dasymetric: {total:,.0f} residents spread by {what} ({note}; {crs_label})"
     if skipped:
         method += "; " + "; ".join(skipped)
-    out.attrs.update({"method": method, "proxy": proxy, "cell_m": None if proxy == "buildings" else float(cell_m),
-                      "crs": crs_label})
+    out.attrs.update(
+        {"method": method, "proxy": proxy, "cell_m": None if proxy == "buildings" else float(cell_m), "crs": crs_label}
+    )
     return out
+
+
+def _first_proxy(
+    layers: dict[str, gpd.GeoDataFrame | None], area: shapely.Geometry, area_m: shapely.Geometry,
+    metric: pyproj.CRS, cell_m: float,
+) -> tuple[str, tuple[np.ndarray, np.ndarray, np.ndarray, str], list[str]]:
+    """The first proxy of :data:`PROXIES` with weight inside the area.
+
+    ``layers`` maps proxy name → layer (None: not given); ``area`` is WGS84, ``area_m`` the
+    same in ``metric``; ``cell_m`` the grid size (m).  Returns ``(proxy name, (x, y, weight,
+    note), notes on the proxies given but skipped)``; none usable is a :class:`KmgisError`.
+    """
+    skipped: list[str] = []
+    for name in PROXIES:
+        layer = layers[name]
+        if layer is None:
+            continue
+        if name == "buildings":
+            result = _building_weights(layer, area, area_m, metric)
+        elif name == "landuse":
+            result = _landuse_weights(layer, area, area_m, metric, cell_m)
+        else:
+            result = _road_weights(layer, area, area_m, metric, cell_m)
+        if result is not None and float(np.sum(result[2])) > 0:
+            return name, result, skipped
+        skipped.append(f"{name} given but none usable inside the boundary")
+    given = ", ".join(skipped) if skipped else "no proxy layer given"
+    raise KmgisError(
+        f"population: no residential proxy inside the boundary ({given}); supply a population raster, "
+        f"buildings, residential land use, or roads with classes {' / '.join(ROAD_PROXY_CLASSES)}"
+    )
 
 
 # --------------------------------------------------------------------------- choice and use
@@ -701,7 +743,7 @@ def population_points(
                 "raster_crs": pts.attrs["raster_crs"],
                 "source": str(path) if not scale_raster_to_total else f"{path}; total: {info['source']}",
                 "file": str(path),
-                "sha256": _sha256(path),
+                "sha256": sha256_file(path),
             }
         )
     else:

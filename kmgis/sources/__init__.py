@@ -3,6 +3,9 @@
 :func:`load_layer` dispatches on the catalogue entry's reader: ``cnmaps`` boundaries,
 ``file`` user layers (any OGR format + field mapping), ``osm_file`` OSM PBF/XML (all model
 layers at once), ``table`` CSV facts.
+
+The readers are imported here at the top; none of them imports this package module, so
+there is no cycle (:mod:`kmgis.sources.inventory`, which does, is not imported here).
 """
 
 from __future__ import annotations
@@ -15,6 +18,9 @@ import shapely
 
 from kmgis.config import CatalogEntry, resolve_path
 from kmgis.errors import KmgisError
+from kmgis.sources.boundaries import read_boundaries
+from kmgis.sources.osm import read_osm_file
+from kmgis.sources.user import read_user_layer
 
 
 def load_layer(
@@ -22,19 +28,13 @@ def load_layer(
 ) -> gpd.GeoDataFrame | dict[str, gpd.GeoDataFrame] | pd.DataFrame:
     """Read one catalogue layer.  OSM files give a dict of model layers; tables a DataFrame."""
     if entry.reader == "cnmaps":
-        from kmgis.sources.boundaries import read_boundaries
-
         gdf = read_boundaries(entry)
         if clip is not None:
             gdf = gdf[gdf.intersects(clip)].reset_index(drop=True)
         return gdf
     if entry.reader == "file":
-        from kmgis.sources.user import read_user_layer
-
         return read_user_layer(entry, data, clip=clip)
     if entry.reader == "osm_file":
-        from kmgis.sources.osm import read_osm_file
-
         return read_osm_file(resolve_path(entry.path, data), clip=clip)
     if entry.reader == "table":
         path = resolve_path(entry.path, data)

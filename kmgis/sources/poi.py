@@ -120,6 +120,7 @@ def _rows_text(idx: Sequence[int]) -> str:
 
 
 def _read_csv(path: Path, encoding: str | None) -> tuple[pd.DataFrame, str]:
+    """The table as strings (column names stripped) and the encoding that decoded it."""
     if not path.is_file():
         raise KmgisError(f"POI table {path}: file not found")
     tried = [encoding] if encoding else list(AUTO_ENCODINGS)
@@ -141,6 +142,7 @@ def _read_csv(path: Path, encoding: str | None) -> tuple[pd.DataFrame, str]:
 
 
 def _require_column(df: pd.DataFrame, col: str, what: str, path: Path) -> pd.Series:
+    """Column ``col`` of ``df``, else :class:`KmgisError` naming ``what`` and the columns there are."""
     if col not in df.columns:
         cols = ", ".join(df.columns) or "none"
         raise KmgisError(f"POI table {path}: no {what} column {col!r} (columns: {cols})")
@@ -148,6 +150,8 @@ def _require_column(df: pd.DataFrame, col: str, what: str, path: Path) -> pd.Ser
 
 
 def _coordinates(df: pd.DataFrame, lon: str, lat: str, path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """``(lon, lat)`` in degrees, else :class:`KmgisError` naming the rows with missing, non-numeric or
+    out-of-range values."""
     x = pd.to_numeric(_require_column(df, lon, "longitude", path).str.strip(), errors="coerce").to_numpy(float)
     y = pd.to_numeric(_require_column(df, lat, "latitude", path).str.strip(), errors="coerce").to_numpy(float)
     missing = df[lon].isna().to_numpy() | df[lat].isna().to_numpy()
@@ -162,6 +166,71 @@ def _coordinates(df: pd.DataFrame, lon: str, lat: str, path: Path) -> tuple[np.n
         hint = " (values beyond ±180/±90 look like projected metres: give lon/lat degrees)" if out_of_range.any() else ""
         raise KmgisError(f"POI table {path}: " + "; ".join(problems) + hint)
     return x, y
+
+
+def _typecode_categories(
+    df: pd.DataFrame, typecode: str, path: Path
+) -> tuple[pd.Series, np.ndarray, dict[str, int], str]:
+    """Categories from the Amap type codes in column ``typecode``.
+
+    Returns ``(category per row, rows kept, {unmatched code: rows}, what the categories
+    came from)``; rows whose codes match no category are dropped with a
+    :class:`PoiTableWarning` (pointing at the caller of :func:`read_poi_table`).
+    """
+    codes = _require_column(df, typecode, "Amap type code", path)
+    uniq = pd.unique(codes.fillna(""))
+    cat_of = {c: category_of_typecode(c) for c in uniq}
+    cats = codes.fillna("").map(cat_of)
+    keep = cats.notna().to_numpy()
+    unmatched: dict[str, int] = {}
+    if not keep.all():
+        counts = codes[~keep].fillna("<empty>").value_counts()
+        unmatched = {str(k): int(v) for k, v in counts.items()}
+        top = ", ".join(f"{k} ×{v}" for k, v in list(unmatched.items())[:8])
+        warnings.warn(
+            f"POI table {path}: {int((~keep).sum())} of {len(df)} rows dropped: their Amap type codes match "
+            f"no category of layers/facilities.yaml ({top}{', …' if len(unmatched) > 8 else ''})",
+            PoiTableWarning,
+            stacklevel=3,
+        )
+    return cats, keep, unmatched, f"Amap type codes in column {typecode!r}"
+
+
+def _column_categories(df: pd.DataFrame, category: str, path: Path) -> tuple[pd.Series, str]:
+    """Categories from column ``category`` (a key of ``facilities.yaml`` or its Chinese label).
+
+    Returns ``(category per row, what the categories came from)``; any other value is a
+    :class:`KmgisError` listing the values and the first rows.
+    """
+    raw = _require_column(df, category, "category", path)
+    lookup = _category_lookup()
+    cleaned = raw.fillna("").str.strip()
+    cats = cleaned.map(lambda v: lookup.get(v, lookup.get(v.lower())))
+    bad = cats.isna().to_numpy()
+    if bad.any():
+        values = sorted({v or "<empty>" for v in cleaned[bad]})
+        shown = ", ".join(repr(v) for v in values[:10]) + (", …" if len(values) > 10 else "")
+        raise KmgisError(
+            f"POI table {path}: unknown {category!r} value(s) {shown} in {_rows_text(np.flatnonzero(bad))}; "
+            f"expected one of {', '.join(facility_categories())} (layers/facilities.yaml) or their Chinese "
+            f"labels, or read Amap codes with typecode=COLUMN"
+        )
+    return cats, f"column {category!r}"
+
+
+def _names_and_ids(
+    df: pd.DataFrame, path: Path, name: str | None, source_id: str | None
+) -> tuple[pd.Series, pd.Series]:
+    """The name column (None where absent) and the POI ids (column ``source_id``, else ``<file>:<row>``)."""
+    if name is not None and name in df.columns:
+        names = df[name]
+    else:
+        names = pd.Series(None, index=df.index, dtype=object)
+    if source_id is not None:
+        ids = _require_column(df, source_id, "id", path)
+    else:
+        ids = pd.Series([f"{path.name}:{i + 1}" for i in range(len(df))], index=df.index)
+    return names, ids
 
 
 def read_poi_table(
@@ -192,6 +261,11 @@ def read_poi_table(
     encoding : the text encoding; None tries UTF-8 (with or without BOM), then GB18030/GBK.
     source_id : a column of POI ids (e.g. Amap ``id``); default ``"<file name>:<data row>"``.
 
+    Returns
+    -------
+    GeoDataFrame
+        The ``facilities`` layer; read statistics in ``attrs["poi_stats"]``.
+
     Raises :class:`KmgisError` for a missing file or column, undecodable text, bad
     coordinates (naming the first rows) or category values outside ``facilities.yaml``.
     """
@@ -201,49 +275,17 @@ def read_poi_table(
     n_rows = len(df)
     keep = np.ones(n_rows, dtype=bool)
     unmatched: dict[str, int] = {}
-
     if typecode is not None:
-        codes = _require_column(df, typecode, "Amap type code", path)
-        uniq = pd.unique(codes.fillna(""))
-        cat_of = {c: category_of_typecode(c) for c in uniq}
-        cats = codes.fillna("").map(cat_of)
-        keep = cats.notna().to_numpy()
-        if not keep.all():
-            counts = codes[~keep].fillna("<empty>").value_counts()
-            unmatched = {str(k): int(v) for k, v in counts.items()}
-            top = ", ".join(f"{k} ×{v}" for k, v in list(unmatched.items())[:8])
-            warnings.warn(
-                f"POI table {path}: {int((~keep).sum())} of {n_rows} rows dropped: their Amap type codes match "
-                f"no category of layers/facilities.yaml ({top}{', …' if len(unmatched) > 8 else ''})",
-                PoiTableWarning,
-                stacklevel=2,
-            )
-        source = f"Amap type codes in column {typecode!r}"
+        cats, keep, unmatched, source = _typecode_categories(df, typecode, path)
     elif category is not None:
-        raw = _require_column(df, category, "category", path)
-        lookup = _category_lookup()
-        cleaned = raw.fillna("").str.strip()
-        cats = cleaned.map(lambda v: lookup.get(v, lookup.get(v.lower())))
-        bad = cats.isna().to_numpy()
-        if bad.any():
-            values = sorted({v or "<empty>" for v in cleaned[bad]})
-            shown = ", ".join(repr(v) for v in values[:10]) + (", …" if len(values) > 10 else "")
-            raise KmgisError(
-                f"POI table {path}: unknown {category!r} value(s) {shown} in {_rows_text(np.flatnonzero(bad))}; "
-                f"expected one of {', '.join(facility_categories())} (layers/facilities.yaml) or their Chinese "
-                f"labels, or read Amap codes with typecode=COLUMN"
-            )
-        source = f"column {category!r}"
+        cats, source = _column_categories(df, category, path)
     else:
-        raise KmgisError(f"POI table {path}: give a category column (category=...) or an Amap type-code column (typecode=...)")
-
+        raise KmgisError(
+            f"POI table {path}: give a category column (category=...) or an Amap type-code column (typecode=...)"
+        )
     if gcj02:
         x, y = gcj02_to_wgs84(x, y)
-    names = df[name] if name is not None and name in df.columns else pd.Series(None, index=df.index, dtype=object)
-    if source_id is not None:
-        ids = _require_column(df, source_id, "id", path)
-    else:
-        ids = pd.Series([f"{path.name}:{i + 1}" for i in range(n_rows)], index=df.index)
+    names, ids = _names_and_ids(df, path, name, source_id)
     out = gpd.GeoDataFrame(
         {
             "category": cats.to_numpy()[keep],

@@ -14,8 +14,8 @@ import pandas as pd
 import pyogrio
 import shapely
 
-from kmgis.config import CatalogEntry, FieldRule, resolve_path
-from kmgis.crs import check_plausible
+from kmgis.config import CatalogEntry, FieldRule, load_layers_yaml, resolve_path
+from kmgis.crs import check_plausible, gdf_gcj02_to_wgs84, metric_crs
 from kmgis.errors import KmgisError
 from kmgis.model import WGS84, conform
 
@@ -107,8 +107,6 @@ def read_user_layer(entry: CatalogEntry, data: Path | None, *, clip: shapely.Geo
         raise KmgisError(f"{entry.name}: no features of {path.name} inside the study area "
                          f"(lon {x0:.3f}–{x1:.3f}, lat {y0:.3f}–{y1:.3f}); the layer covers elsewhere")
     if entry.source_crs == "GCJ-02":
-        from kmgis.crs import gdf_gcj02_to_wgs84
-
         gdf = gdf_gcj02_to_wgs84(gdf)
     check_plausible(gdf, entry.name, reference=reference)
     gdf = gdf.to_crs(WGS84)
@@ -132,12 +130,8 @@ def to_model(gdf: gpd.GeoDataFrame, kind: str, fields: dict[str, FieldRule], nam
             out.loc[invalid, "geometry"] = shapely.make_valid(out.geometry[invalid].to_numpy())
         out = out[out.geom_type.isin(["Polygon", "MultiPolygon"])]
         if "area_m2" not in fields and len(out):
-            from kmgis.crs import metric_crs
-
             out["area_m2"] = out.geometry.to_crs(metric_crs(out)).area
     if kind == "roads":
-        from kmgis.config import load_layers_yaml
-
         classes = load_layers_yaml("road_classes")["classes"]
         for flag in ("walk", "drive"):
             if flag not in out.columns:
