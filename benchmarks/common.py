@@ -138,8 +138,8 @@ def fresh(net):
 
 
 def versions() -> dict[str, str]:
-    """Python and library versions (kmgis.workflows.pipeline.package_versions over this benchmark's list)."""
-    from kmgis.workflows.pipeline import package_versions
+    """Python and library versions (kmgis.workflows.common.package_versions over this benchmark's list)."""
+    from kmgis.workflows.common import package_versions
 
     return package_versions(tuple(_VERSIONED))
 
@@ -300,7 +300,7 @@ def central_city(data: Path) -> CentralCity:
     t["roads layer (clipped)"] = lap()
     centre = load_layers_yaml("seats")["centres"]["yunnan_provincial_government"]
     bu_params = {k: v for k, v in params.builtup.model_dump().items() if v is not None}
-    built_up, _ = built_up_area(boundary, roads=roads, seat_point=(float(centre["lon"]), float(centre["lat"])),
+    built_up = built_up_area(boundary, roads=roads, seat_point=(float(centre["lon"]), float(centre["lat"])),
                                 crs=crs, scope="central-city built-up area", road_params=bu_params or None)
     t["built-up area"] = lap()
     urban = built_up.attrs.get("candidates")

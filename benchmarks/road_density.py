@@ -34,7 +34,8 @@ from benchmarks.common import ROOT, Goal, Section, fmt_s, log, md_table, median,
 from kmgis.config import catalog_entry, load_recipe
 from kmgis.crs import metric_crs
 from kmgis.geom import with_halo
-from kmgis.indicators.roads import city_roads, road_density
+from kmgis.indicators.road_layer import city_roads
+from kmgis.indicators.roads import road_density
 from kmgis.model import WGS84
 from kmgis.sources import load_layer
 
@@ -109,14 +110,15 @@ def _built_up(uid: str, recipe, boundary, roads, crs, source: str) -> tuple[shap
             bu = gpd.read_file(gpkg, layer="built_up")
             return bu.to_crs(WGS84).union_all(), f"maps/{uid}/indicators.gpkg"
     from kmgis.indicators.builtup import built_up_area
-    from kmgis.workflows.pipeline import seat_point
+    from kmgis.workflows.common import seat_point
 
     seat = (recipe.seat.lon, recipe.seat.lat) if recipe.seat else None
     if seat is None:
         sp = seat_point(uid)
         seat = sp[:2] if sp else None
     params = {k: v for k, v in recipe.parameters.builtup.model_dump().items() if v is not None}
-    bu, ind = built_up_area(boundary, roads=roads, seat_point=seat, crs=crs, road_params=params or None)
+    bu_res = built_up_area(boundary, roads=roads, seat_point=seat, crs=crs, road_params=params or None)
+    bu, ind = bu_res.layers["built_up"], bu_res["built_up_area_km2"]
     return (bu.to_crs(WGS84).union_all() if ind.has_value else None), "computed (`built_up_area`)"
 
 

@@ -25,9 +25,12 @@ layer                   geometry      columns (besides ``geometry``)
 
 from __future__ import annotations
 
+from typing import Any
+
 import geopandas as gpd
 import pandas as pd
 
+from kmgis.config import load_layers_yaml
 from kmgis.errors import KmgisError
 
 WGS84 = "EPSG:4326"
@@ -103,3 +106,22 @@ def _as_dtype(series: pd.Series, dtype: str) -> pd.Series:
     if dtype == "float64":
         return pd.to_numeric(series, errors="coerce").astype("float64")
     return series.astype(dtype)
+
+
+# --------------------------------------------------------------------------- road classes
+# (road_classes.yaml; other road-class vocabulary helpers may join this section)
+
+
+def road_class_table() -> dict[str, dict[str, Any]]:
+    """The road classes of the model, ``layers/road_classes.yaml: classes``, highest class first.
+
+    Returns ``{road_class: spec}`` in file order (expressway, arterial, sub-arterial, branch,
+    internal, path); ``spec`` holds ``zh`` (Chinese name), ``city_road`` (counted in road
+    density, GB/T 51328), ``walk`` and ``drive`` (default permissions).  Read through
+    :func:`kmgis.config.load_layers_yaml`; indicators call this once, at import, and keep
+    the result in a module constant.
+    """
+    classes = load_layers_yaml("road_classes").get("classes")
+    if not isinstance(classes, dict) or not classes:
+        raise KmgisError("layers/road_classes.yaml: expected a non-empty 'classes' mapping")
+    return {str(name): dict(spec or {}) for name, spec in classes.items()}

@@ -19,9 +19,9 @@ from kmgis.indicators.builtup import (
     built_up_area,
     built_up_from_landuse,
     built_up_from_roads,
-    road_density_grid,
     select_patch,
 )
+from kmgis.indicators.builtup_grid import road_density_grid
 from kmgis.model import conform, empty_layer
 
 METRIC = "EPSG:32648"
@@ -38,6 +38,12 @@ CENTRAL_MARGIN = 0.25  # stated margin for the road-derived central-city patch
 #   * one 800 m line lying exactly on the grid line y=1000 m inside column 2: counted in
 #     the cell north of it, (1, 2).
 X0, Y0 = 800_000.0, 2_770_000.0
+
+
+def _bua(*args, **kwargs):
+    """built_up_area's patch layer and its one record."""
+    res = built_up_area(*args, **kwargs)
+    return res.layers["built_up"], res["built_up_area_km2"]
 
 
 def _hand_roads() -> gpd.GeoDataFrame:
@@ -108,7 +114,7 @@ def jinning_seat():
 
 @pytest.fixture(scope="module")
 def jinning_result(jinning_boundary, jinning_roads, jinning_seat):
-    return built_up_area(jinning_boundary, roads=jinning_roads, seat_point=jinning_seat, crs=METRIC, scope="jinning")
+    return _bua(jinning_boundary, roads=jinning_roads, seat_point=jinning_seat, crs=METRIC, scope="jinning")
 
 
 def test_jinning_patch_around_the_seat(jinning_result, jinning_boundary, jinning_seat):
@@ -144,7 +150,7 @@ def test_jinning_all_candidate_patches_inside_unit(jinning_boundary, jinning_roa
 
 
 def test_determinism(jinning_boundary, jinning_roads, jinning_seat, jinning_result):
-    again, _ = built_up_area(jinning_boundary, roads=jinning_roads, seat_point=jinning_seat, crs=METRIC)
+    again, _ = _bua(jinning_boundary, roads=jinning_roads, seat_point=jinning_seat, crs=METRIC)
     assert shapely.to_wkb(again.geometry.iloc[0]) == shapely.to_wkb(jinning_result[0].geometry.iloc[0])
 
 
@@ -154,7 +160,7 @@ def test_central_city_one_contiguous_patch(kunming_units, kunming_roads):
     units = kunming_units[kunming_units["unit_id"].isin(CENTRAL)]
     assert len(units) == 5
     roads = select_intersecting(kunming_roads, with_halo(units, 2000, METRIC))
-    patch, ind = built_up_area(units, roads=roads, seat_point=CENTRE, crs=METRIC, scope="central city")
+    patch, ind = _bua(units, roads=roads, seat_point=CENTRE, crs=METRIC, scope="central city")
     geom = patch.geometry.iloc[0]
     assert geom.geom_type == "Polygon"
     # published 456.15 km² (2021, whole city); measured 441.2 km²
@@ -200,13 +206,13 @@ def test_osm_landuse_path_gives_a_patch(helsinki):
 
 def test_built_up_area_prefers_landuse_over_roads(helsinki):
     roads, landuse, buildings, boundary = helsinki
-    patch, ind = built_up_area(boundary, roads=roads, landuse=landuse, buildings=buildings)
+    patch, ind = _bua(boundary, roads=roads, landuse=landuse, buildings=buildings)
     assert ind.has_value and ind.params["source"] == "landuse"
     assert ind.inputs == ("landuse", "buildings")
     assert patch["source"].iloc[0] == "landuse" and "building_buffer_m" in ind.params
     assert CIRCULARITY not in ind.method
     # without land use and buildings the same call falls back to the roads
-    _, by_roads = built_up_area(boundary, roads=roads, road_params={"min_patch_km2": 0.0})
+    _, by_roads = _bua(boundary, roads=roads, road_params={"min_patch_km2": 0.0})
     assert by_roads.params["source"] == "roads"
 
 
@@ -214,8 +220,8 @@ def test_built_up_area_prefers_landuse_over_roads(helsinki):
 
 
 def test_no_usable_input_is_no_data(jinning_boundary):
-    patch, ind = built_up_area(jinning_boundary, roads=empty_layer("roads"))
-    assert not ind.has_value and ind.value is None
+    patch, ind = _bua(jinning_boundary, roads=empty_layer("roads"))
+    assert not ind.has_value and not ind.has_value
     assert len(patch) == 0
     assert "built-up area layer" in ind.missing and "roads" in ind.missing and "land use" in ind.missing
 
@@ -224,7 +230,7 @@ def test_official_layer_wins(jinning_boundary, jinning_roads):
     unit = jinning_boundary.to_crs(METRIC).union_all()
     c = unit.representative_point()
     official = gpd.GeoDataFrame(geometry=[shapely.box(c.x - 1000, c.y - 1000, c.x + 1000, c.y + 1000)], crs=METRIC)
-    patch, ind = built_up_area(jinning_boundary, roads=jinning_roads, official=official, crs=METRIC)
+    patch, ind = _bua(jinning_boundary, roads=jinning_roads, official=official, crs=METRIC)
     assert ind.params["source"] == "official" and ind.inputs == ("built_up",)
     assert ind.value == pytest.approx(4.0, rel=1e-6)
 

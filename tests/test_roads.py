@@ -27,15 +27,10 @@ from shapely.geometry import LineString, Point, box
 from kmgis.config import load_layers_yaml
 from kmgis.crs import metric_crs
 from kmgis.errors import KmgisError
-from kmgis.indicators.roads import (
-    CROSS_CLASS_GAP_M,
-    city_roads,
-    cross_class_duplicates,
-    dead_end_share,
-    divided_carriageway_pairs,
-    intersection_density,
-    road_density,
-)
+from kmgis.indicators.junctions import dead_end_share, intersection_density
+from kmgis.indicators.road_dedupe import CROSS_CLASS_GAP_M, cross_class_duplicates, divided_carriageway_pairs
+from kmgis.indicators.road_layer import city_roads
+from kmgis.indicators.roads import road_density
 from kmgis.model import conform
 
 METRIC = "EPSG:32648"
@@ -43,6 +38,13 @@ ORIGIN = np.array([700000.0, 2770000.0])  # UTM 48N, inside 晋宁
 
 # written independently of road_classes.yaml on purpose: GB/T 51328 city roads
 CITY_CLASSES = ["expressway", "arterial", "sub-arterial", "branch"]
+
+
+def _one(func, *args, **kwargs):
+    """The single record of a one-record indicator result."""
+    res = func(*args, **kwargs)
+    assert len(res) == 1
+    return res[0]
 
 
 def make_roads(lines_m, classes=None, oneway=None, osm_ids=False) -> gpd.GeoDataFrame:
@@ -254,24 +256,24 @@ def grid_roads() -> gpd.GeoDataFrame:
 
 def test_grid_intersection_density_and_dead_ends():
     roads, area = grid_roads(), metric_box(-60, -60, 260, 260)  # 0.1024 km²
-    ind = intersection_density(roads, area, METRIC)
+    ind = _one(intersection_density, roads, area, METRIC)
     assert ind.indicator == "intersection_density_per_km2"
     assert ind.params["intersections"] == 9
     assert ind.value == pytest.approx(9 / 0.1024)
-    dead = dead_end_share(roads, area, METRIC)
+    dead = _one(dead_end_share, roads, area, METRIC)
     assert dead.indicator == "dead_end_share_pct"
     assert dead.params["dead_ends"] == 12
     assert dead.value == pytest.approx(100 * 12 / 21)
     # the centre block only: 1 crossing inside 0.01 km², no dead end
     inner = metric_box(50, 50, 150, 150)
-    assert intersection_density(roads, inner, METRIC).value == pytest.approx(100.0)
-    assert dead_end_share(roads, inner, METRIC).value == 0.0
+    assert _one(intersection_density, roads, inner, METRIC).value == pytest.approx(100.0)
+    assert _one(dead_end_share, roads, inner, METRIC).value == 0.0
 
 
 def test_consolidation_merges_nodes_and_counts_segments_leaving_the_cluster():
     roads, area = grid_roads(), metric_box(-60, -60, 260, 260)
     # 150 m: all 9 crossings are one junction; 12 segments leave it (36 ends - 2 x 12 inside)
-    one = intersection_density(roads, area, METRIC, consolidate_m=150)
+    one = _one(intersection_density, roads, area, METRIC, consolidate_m=150)
     assert one.params["intersections"] == 1
     assert one.params["junction_clusters"] == 1
     # a staggered junction: two T-junctions 8 m apart on a through street
@@ -281,9 +283,9 @@ def test_consolidation_merges_nodes_and_counts_segments_leaving_the_cluster():
         osm_ids=True,
     )
     a = metric_box(-120, -120, 120, 120)
-    assert intersection_density(stag, a, METRIC, consolidate_m=0).params["intersections"] == 2
-    assert intersection_density(stag, a, METRIC, consolidate_m=10).params["intersections"] == 1
-    dead = dead_end_share(stag, a, METRIC, consolidate_m=10)
+    assert _one(intersection_density, stag, a, METRIC, consolidate_m=0).params["intersections"] == 2
+    assert _one(intersection_density, stag, a, METRIC, consolidate_m=10).params["intersections"] == 1
+    dead = _one(dead_end_share, stag, a, METRIC, consolidate_m=10)
     assert (dead.params["dead_ends"], dead.params["intersections"]) == (4, 1)
 
 
@@ -430,8 +432,8 @@ def test_jinning_intersections_and_dead_ends(jinning_roads, jinning_boundary, ji
     area_wgs, _ = jinning_area
     counts = {}
     for name, area in (("seat area", area_wgs), ("unit", jinning_boundary)):
-        ind = {c: intersection_density(jinning_roads, area, METRIC, consolidate_m=c) for c in (0, 10, 30)}
-        dead = dead_end_share(jinning_roads, area, METRIC)
+        ind = {c: _one(intersection_density, jinning_roads, area, METRIC, consolidate_m=c) for c in (0, 10, 30)}
+        dead = _one(dead_end_share, jinning_roads, area, METRIC)
         print(
             f"Jinning {name}: {ind[10].value:.2f} intersections/km² "
             f"({ind[10].params['intersections']} consolidated within 10 m; {ind[0].params['intersections']} "
@@ -451,11 +453,11 @@ def test_missing_inputs_give_no_data(jinning_roads, jinning_area):
     area_wgs, _ = jinning_area
     empty = jinning_roads.iloc[0:0]
     for rec in road_density(empty, area_wgs, METRIC):
-        assert rec.value is None and rec.missing == "roads"
+        assert not rec.has_value and rec.missing == "roads"
     only_internal = jinning_roads[jinning_roads["road_class"] == "internal"]
-    rec = intersection_density(only_internal, area_wgs, METRIC)
-    assert rec.value is None and "city-road classes" in rec.missing
-    assert dead_end_share(None, area_wgs, METRIC).missing == "roads"
+    rec = _one(intersection_density, only_internal, area_wgs, METRIC)
+    assert not rec.has_value and "city-road classes" in rec.missing
+    assert _one(dead_end_share, None, area_wgs, METRIC).missing == "roads"
     assert road_density(jinning_roads, None, METRIC)[0].missing == "built-up area polygon"
 
 

@@ -114,15 +114,23 @@ import shapely
 
 from kmgis.crs import metric_crs
 from kmgis.errors import KmgisError
-from kmgis.indicators import Indicator, no_data
+from kmgis.geom import is_empty_layer, polygon_parts
+from kmgis.indicators.builtup_grid import (
+    CELL_M,
+    mask_to_geometry,
+    road_density_grid,
+    unit_metric_crs,
+    unit_polygon_m,
+    window_cells,
+)
+from kmgis.indicators.result import Indicator, Result, no_data
 from kmgis.model import WGS84
 
 INDICATOR = "built_up_area_km2"
 UNIT = "km²"
 
 # ---- road-density defaults (calibrated, see the module docstring)
-CELL_M = 250.0
-"""Side of the square grid cells, metres."""
+# CELL_M (250 m, the side of the square grid cells) is defined in kmgis.indicators.builtup_grid
 WINDOW_M = 750.0
 """Side of the square moving window over which cell density is averaged, metres (3 × 3 cells)."""
 THRESHOLD_KM_PER_KM2 = 8.0
@@ -149,8 +157,6 @@ LANDUSE_MIN_PATCH_KM2 = 0.05
 
 SEAT_SNAP_M = 1000.0
 """A seat point outside every patch takes the nearest patch within this distance (metres)."""
-
-_REL_EPS = 1e-9  # relative tolerance of the density threshold (float noise of the cell split)
 
 CIRCULARITY = (
     "circular with road density: the patch is derived from road presence, so road density measured "
@@ -187,43 +193,9 @@ MISSING = (
 # --------------------------------------------------------------------------- helpers
 
 
-def _as_geometry(boundary: Any) -> tuple[shapely.Geometry, Any]:
-    """(union geometry, its CRS) of a GeoDataFrame/GeoSeries, or of a bare geometry taken as WGS84."""
-    if isinstance(boundary, (gpd.GeoDataFrame, gpd.GeoSeries)):
-        if len(boundary) == 0:
-            raise KmgisError("built-up area: the unit boundary is empty")
-        if boundary.crs is None:
-            raise KmgisError("built-up area: the unit boundary has no CRS")
-        return boundary.geometry.union_all(), boundary.crs
-    if isinstance(boundary, shapely.Geometry):
-        if boundary.is_empty:
-            raise KmgisError("built-up area: the unit boundary is empty")
-        return boundary, WGS84
-    raise KmgisError(
-        "built-up area: the unit boundary must be a GeoDataFrame, GeoSeries or shapely geometry, "
-        f"got {type(boundary).__name__}"
-    )
-
-
-def _resolve_crs(boundary: Any, crs: Any) -> pyproj.CRS:
-    """The metric CRS: ``crs`` if given (checked), else the UTM zone of the boundary."""
-    geom, src = _as_geometry(boundary)
-    return metric_crs(gpd.GeoSeries([geom], crs=src), crs)
-
-
-def _boundary_metric(boundary: Any, crs: pyproj.CRS) -> shapely.Geometry:
-    geom, src = _as_geometry(boundary)
-    out = gpd.GeoSeries([geom], crs=src).to_crs(crs).iloc[0]
-    return out if out.is_valid else shapely.make_valid(out)
-
-
 def _unit_series(unit_m: shapely.Geometry, crs: pyproj.CRS) -> gpd.GeoSeries:
     """The (already metric) unit geometry as a one-row GeoSeries labelled with its CRS."""
     return gpd.GeoSeries([unit_m], crs=crs)
-
-
-def _is_empty(gdf: gpd.GeoDataFrame | None) -> bool:
-    return gdf is None or len(gdf) == 0
 
 
 def _empty_patches(crs: Any = WGS84) -> gpd.GeoDataFrame:
@@ -236,22 +208,6 @@ def _empty_patches(crs: Any = WGS84) -> gpd.GeoDataFrame:
         geometry=gpd.GeoSeries([], crs=crs),
         crs=crs,
     )
-
-
-def _polygons(geom: shapely.Geometry) -> np.ndarray:
-    """The non-empty Polygon parts of any geometry (collections included), as an object array."""
-    out: list[shapely.Geometry] = []
-    stack = [geom]
-    while stack:
-        g = stack.pop()
-        if g is None or g.is_empty:
-            continue
-        t = shapely.get_type_id(g)
-        if t == 3:
-            out.append(g)
-        elif t in (6, 7):
-            stack.extend(reversed(list(shapely.get_parts(g))))
-    return np.asarray(out, dtype=object)
 
 
 def _fill_small_holes(polys: np.ndarray, max_hole_m2: float) -> np.ndarray:
@@ -301,10 +257,10 @@ def _finish_patches(
     (largest first; ties by the south-west corner), so order and ids are deterministic.
     """
     shaped = _opening(_closing(geom, closing_m), opening_m)
-    polys = _fill_small_holes(_polygons(shaped), fill_holes_km2 * 1e6)
+    polys = _fill_small_holes(polygon_parts(shaped), fill_holes_km2 * 1e6)
     if len(polys) == 0:
         return _empty_patches()
-    parts = _polygons(shapely.intersection(shapely.union_all(polys), unit_m))
+    parts = polygon_parts(shapely.intersection(shapely.union_all(polys), unit_m))
     if len(parts) == 0:
         return _empty_patches()
     area_km2 = shapely.area(parts) / 1e6
@@ -320,204 +276,6 @@ def _finish_patches(
         crs=crs,
     )
     return out.to_crs(WGS84)
-
-
-# --------------------------------------------------------------------------- road-density grid
-
-
-@dataclass(frozen=True)
-class RoadGrid:
-    """Road centreline length per square cell of a grid in a metric CRS.
-
-    ``x0``/``y0``: west/south edge of cell (row 0, column 0), metres; ``cell_m``: cell side,
-    metres; ``length_m``: array (rows south → north, columns west → east) of road length
-    inside each cell, metres; ``crs``: the metric CRS.
-    """
-
-    x0: float
-    y0: float
-    cell_m: float
-    length_m: np.ndarray
-    crs: pyproj.CRS
-
-    @property
-    def density_km_per_km2(self) -> np.ndarray:
-        """Road length density of each cell, km of road per km² of cell."""
-        return self.length_m / (self.cell_m * self.cell_m) * 1000.0
-
-    def window_density_km_per_km2(self, window_cells: int = 1) -> np.ndarray:
-        """Road density (km/km²) over the ``window_cells`` × ``window_cells`` block centred on each cell.
-
-        ``window_cells`` is odd; 1 gives each cell's own density.  Cells beyond the grid
-        count as road-free.  Computed with an integral image (cumulative sums).
-        """
-        k = int(window_cells)
-        if k < 1 or k % 2 == 0:
-            raise KmgisError(f"built-up area: the density window must be an odd number of cells, got {k}")
-        if k == 1:
-            return self.density_km_per_km2
-        h = k // 2
-        ny, nx = self.length_m.shape
-        s = np.zeros((ny + 2 * h + 1, nx + 2 * h + 1))
-        s[1 + h : 1 + h + ny, 1 + h : 1 + h + nx] = self.length_m
-        s = s.cumsum(axis=0).cumsum(axis=1)
-        total = s[k:, k:] - s[:-k, k:] - s[k:, :-k] + s[:-k, :-k]
-        return total / (k * k * self.cell_m * self.cell_m) * 1000.0
-
-    def passing(self, threshold_km_per_km2: float, window_cells: int = 1) -> np.ndarray:
-        """Boolean mask of cells whose (window) density is ≥ ``threshold_km_per_km2`` (km/km²).
-
-        A relative 1e-9 is allowed for the float noise of the cell split, so a cell exactly
-        at the threshold passes.
-        """
-        d = self.window_density_km_per_km2(window_cells)
-        return d >= threshold_km_per_km2 * (1.0 - _REL_EPS)
-
-    def cells(self, mask: np.ndarray | None = None) -> gpd.GeoDataFrame:
-        """Cells (all with road, or those in ``mask``) as squares with ``road_km`` and density (metric CRS)."""
-        sel = (self.length_m > 0) if mask is None else np.asarray(mask, dtype=bool)
-        rows, cols = np.nonzero(sel)
-        x = self.x0 + cols * self.cell_m
-        y = self.y0 + rows * self.cell_m
-        return gpd.GeoDataFrame(
-            {
-                "row": rows,
-                "col": cols,
-                "road_km": self.length_m[rows, cols] / 1000.0,
-                "density_km_per_km2": self.density_km_per_km2[rows, cols],
-            },
-            geometry=gpd.GeoSeries(shapely.box(x, y, x + self.cell_m, y + self.cell_m), crs=self.crs),
-            crs=self.crs,
-        )
-
-
-def _segments(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """All 2-point segments (ax, ay, bx, by) of line geometries (multi-part allowed)."""
-    parts = shapely.get_parts(geoms)
-    parts = parts[~shapely.is_empty(parts)]
-    types = shapely.get_type_id(parts)
-    lines = parts[(types == 1) | (types == 2)]
-    coords, idx = shapely.get_coordinates(lines, return_index=True)
-    if len(coords) < 2:
-        e = np.array([], dtype=float)
-        return e, e, e, e
-    same = idx[1:] == idx[:-1]
-    a, b = coords[:-1][same], coords[1:][same]
-    return a[:, 0], a[:, 1], b[:, 0], b[:, 1]
-
-
-def _crossings(g0: np.ndarray, g1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(segment index, t in [0, 1]) of every crossing of integer grid lines by segments g0 → g1.
-
-    ``g0``/``g1`` are one coordinate of the segment ends in cell units.
-    """
-    i0, i1 = np.floor(g0), np.floor(g1)
-    n = np.abs(i1 - i0).astype(np.int64)
-    total = int(n.sum())
-    if total == 0:
-        return np.array([], dtype=np.int64), np.array([], dtype=float)
-    seg = np.repeat(np.arange(len(g0)), n)
-    start = np.cumsum(n) - n
-    k = np.arange(total) - np.repeat(start, n)  # 0 .. n-1 within each segment
-    line = np.minimum(i0, i1)[seg] + 1 + k  # the grid line crossed
-    t = (line - g0[seg]) / (g1[seg] - g0[seg])
-    return seg, t
-
-
-def road_density_grid(
-    roads: gpd.GeoDataFrame,
-    unit_boundary: Any,
-    crs: Any = None,
-    *,
-    cell_m: float = CELL_M,
-    classes: Iterable[str] | None = None,
-    margin_cells: int = 0,
-) -> RoadGrid:
-    """Road length per ``cell_m`` × ``cell_m`` metre cell over the unit's bounding box.
-
-    ``roads``: model roads in any CRS (only ``road_class`` in ``classes`` if given, else all
-    rows); ``unit_boundary``: GeoDataFrame/GeoSeries, or a shapely geometry in WGS84;
-    ``crs``: metric CRS (None: :func:`kmgis.crs.metric_crs` of the boundary);
-    ``margin_cells``: extra cells on every side (for moving windows at the unit's edge —
-    pass roads with a halo so they have data).
-
-    The grid is aligned to multiples of ``cell_m`` in the metric CRS, so neighbouring
-    units share cells.  Every road segment is cut exactly at the grid lines, vectorised:
-    the crossings of all segments with the vertical and horizontal grid lines are computed
-    at once in numpy, sorted along each segment, and each piece's length is added to the
-    cell holding its midpoint (``np.bincount``).  A line lying wholly in one cell counts
-    its full length there; a piece lying on a cell edge goes to the cell north/east of
-    it.  Road outside the grid is ignored.  Lengths are metres; see
-    :attr:`RoadGrid.density_km_per_km2` for km/km².
-    """
-    if not cell_m > 0:
-        raise KmgisError(f"built-up area: cell_m must be > 0 m, got {cell_m}")
-    crs = _resolve_crs(unit_boundary, crs)
-    minx, miny, maxx, maxy = _boundary_metric(unit_boundary, crs).bounds
-    x0 = (np.floor(minx / cell_m) - margin_cells) * cell_m
-    y0 = (np.floor(miny / cell_m) - margin_cells) * cell_m
-    nx = max(int(np.ceil((maxx - x0) / cell_m)), 1) + margin_cells
-    ny = max(int(np.ceil((maxy - y0) / cell_m)), 1) + margin_cells
-    empty = RoadGrid(float(x0), float(y0), float(cell_m), np.zeros((ny, nx)), crs)
-    if _is_empty(roads):
-        return empty
-    if roads.crs is None:
-        raise KmgisError("built-up area: the roads layer has no CRS")
-    sel = roads
-    if classes is not None:
-        if "road_class" not in roads.columns:
-            raise KmgisError("built-up area: road classes were given but the roads layer has no road_class column")
-        sel = roads[roads["road_class"].isin(set(classes))]
-    geoms = np.asarray(sel.geometry.to_crs(crs).values, dtype=object)
-    if len(geoms) == 0:
-        return empty
-    geoms = geoms[shapely.intersects(geoms, shapely.box(x0, y0, x0 + nx * cell_m, y0 + ny * cell_m))]
-    ax, ay, bx, by = _segments(geoms)
-    if len(ax) == 0:
-        return empty
-    gx0, gy0 = (ax - x0) / cell_m, (ay - y0) / cell_m
-    gx1, gy1 = (bx - x0) / cell_m, (by - y0) / cell_m
-    seg_len = np.hypot(bx - ax, by - ay)
-    sx, tx = _crossings(gx0, gx1)
-    sy, ty = _crossings(gy0, gy1)
-    nseg = len(ax)
-    seg = np.concatenate([np.arange(nseg), np.arange(nseg), sx, sy])
-    t = np.concatenate([np.zeros(nseg), np.ones(nseg), tx, ty])
-    order = np.lexsort((t, seg))
-    seg, t = seg[order], t[order]
-    same = seg[1:] == seg[:-1]
-    s, ta, dt = seg[:-1][same], t[:-1][same], np.diff(t)[same]
-    pos = dt > 0
-    s, ta, dt = s[pos], ta[pos], dt[pos]
-    tm = ta + dt / 2.0
-    cx = np.floor(gx0[s] + (gx1[s] - gx0[s]) * tm).astype(np.int64)
-    cy = np.floor(gy0[s] + (gy1[s] - gy0[s]) * tm).astype(np.int64)
-    inside = (cx >= 0) & (cx < nx) & (cy >= 0) & (cy < ny)
-    flat = cy[inside] * nx + cx[inside]
-    length = np.bincount(flat, weights=(dt * seg_len[s])[inside], minlength=nx * ny).reshape(ny, nx)
-    return RoadGrid(float(x0), float(y0), float(cell_m), length, crs)
-
-
-def _window_cells(window_m: float, cell_m: float) -> int:
-    """The odd number of cells nearest to ``window_m`` / ``cell_m`` (at least 1; even rounds up)."""
-    if not window_m > 0:
-        raise KmgisError(f"built-up area: window_m must be > 0 m, got {window_m}")
-    k = max(int(round(window_m / cell_m)), 1)
-    return k if k % 2 == 1 else k + 1
-
-
-def _mask_to_geometry(grid: RoadGrid, mask: np.ndarray) -> shapely.Geometry:
-    """Union of the cells in ``mask`` (metric CRS), built from horizontal runs of cells."""
-    if not mask.any():
-        return shapely.Polygon()
-    padded = np.zeros((mask.shape[0], mask.shape[1] + 2), dtype=np.int8)
-    padded[:, 1:-1] = mask
-    d = np.diff(padded, axis=1)
-    rows, c_start = np.nonzero(d == 1)  # row-major order: k-th start pairs with k-th end
-    _, c_end = np.nonzero(d == -1)
-    c = grid.cell_m
-    boxes = shapely.box(grid.x0 + c_start * c, grid.y0 + rows * c, grid.x0 + c_end * c, grid.y0 + (rows + 1) * c)
-    return shapely.union_all(boxes)
 
 
 def built_up_from_roads(
@@ -562,9 +320,9 @@ def built_up_from_roads(
     ``method``; empty when nothing passes.  Defaults are calibrated on Kunming's road
     layer (module docstring).
     """
-    crs = _resolve_crs(unit_boundary, crs)
-    unit_m = _boundary_metric(unit_boundary, crs)
-    k = _window_cells(window_m, cell_m)
+    crs = unit_metric_crs(unit_boundary, crs)
+    unit_m = unit_polygon_m(unit_boundary, crs)
+    k = window_cells(window_m, cell_m)
     grid = road_density_grid(roads, unit_boundary, crs, cell_m=cell_m, classes=classes, margin_cells=k // 2)
     cls = "all classes" if classes is None else "classes " + ", ".join(sorted(set(classes)))
     method = (
@@ -573,7 +331,7 @@ def built_up_from_roads(
         f"{closing_m:g} m and opened by {opening_m:g} m (buffer ±), holes < {fill_holes_km2:g} km² "
         f"filled, clipped to the unit, patches < {min_patch_km2:g} km² dropped; {CIRCULARITY}"
     )
-    geom = _mask_to_geometry(grid, grid.passing(threshold_km_per_km2, k))
+    geom = mask_to_geometry(grid, grid.passing(threshold_km_per_km2, k))
     return _finish_patches(
         geom,
         unit_m,
@@ -613,11 +371,11 @@ def built_up_from_landuse(
 
     Returns columns ``patch_id`` (0 = largest), ``area_km2`` (km²), ``method``.
     """
-    crs = _resolve_crs(unit_boundary, crs)
-    unit_m = _boundary_metric(unit_boundary, crs)
+    crs = unit_metric_crs(unit_boundary, crs)
+    unit_m = unit_polygon_m(unit_boundary, crs)
     wanted = sorted({str(v).strip().lower() for v in urban_landuse})
     pieces: list[np.ndarray] = []
-    if not _is_empty(landuse):
+    if not is_empty_layer(landuse):
         if "landuse" not in landuse.columns:
             raise KmgisError("built-up area: the landuse layer has no 'landuse' column")
         vals = landuse["landuse"].astype("string").str.strip().str.lower()
@@ -625,7 +383,7 @@ def built_up_from_landuse(
         if len(lu):
             g = np.asarray(lu.geometry.to_crs(crs).values, dtype=object)
             pieces.append(shapely.make_valid(g))
-    if not _is_empty(buildings):
+    if not is_empty_layer(buildings):
         g = np.asarray(buildings.geometry.to_crs(crs).values, dtype=object)
         pieces.append(shapely.buffer(shapely.make_valid(g), building_buffer_m, quad_segs=4))
     method = (
@@ -637,7 +395,7 @@ def built_up_from_landuse(
         return _empty_patches()
     geoms = np.concatenate(pieces)
     geoms = geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))]
-    polys = _polygons(shapely.union_all(geoms)) if len(geoms) else np.array([], dtype=object)
+    polys = polygon_parts(shapely.union_all(geoms)) if len(geoms) else np.array([], dtype=object)
     if len(polys) == 0:
         return _empty_patches()
     return _finish_patches(
@@ -724,7 +482,7 @@ def _official_patch(official: gpd.GeoDataFrame, unit_m: shapely.Geometry, crs: p
         raise KmgisError("built-up area: the official built-up layer has no CRS")
     g = np.asarray(official.geometry.to_crs(crs).values, dtype=object)
     g = shapely.make_valid(g[~(shapely.is_missing(g) | shapely.is_empty(g))])
-    polys = _polygons(shapely.intersection(shapely.union_all(g), unit_m)) if len(g) else np.array([])
+    polys = polygon_parts(shapely.intersection(shapely.union_all(g), unit_m)) if len(g) else np.array([])
     if len(polys) == 0:
         return _empty_patches()
     geom = shapely.union_all(polys)
@@ -736,6 +494,80 @@ def _official_patch(official: gpd.GeoDataFrame, unit_m: shapely.Geometry, crs: p
     ).to_crs(WGS84)
     out["rule"] = "official layer: all parts inside the unit"
     return out
+
+
+@dataclass(frozen=True)
+class _FoundPatch:
+    """The built-up patch found from one source, before it is recorded."""
+
+    patch: gpd.GeoDataFrame  # one row (WGS84) with ``rule``
+    source: str  # official, landuse or roads
+    inputs: tuple[str, ...]  # the model layers used
+    params: dict[str, Any]  # the source's parameter values
+    candidates: gpd.GeoDataFrame  # every candidate patch (WGS84)
+
+
+def _from_official(official: gpd.GeoDataFrame, unit_m: shapely.Geometry, crs: pyproj.CRS) -> _FoundPatch | None:
+    """The official layer's parts inside the unit, or None when there are none."""
+    patch = _official_patch(official, unit_m, crs)
+    return _FoundPatch(patch, "official", ("built_up",), {}, patch) if len(patch) else None
+
+
+def _from_landuse(
+    landuse: gpd.GeoDataFrame | None,
+    buildings: gpd.GeoDataFrame | None,
+    unit_m: shapely.Geometry,
+    crs: pyproj.CRS,
+    landuse_params: Mapping[str, Any] | None,
+    seat_point: tuple[float, float] | None,
+) -> _FoundPatch | None:
+    """The seat's patch of :func:`built_up_from_landuse`, or None when no patch passes."""
+    p = _merge_params(LANDUSE_PARAMS, landuse_params, "land-use")
+    cands = built_up_from_landuse(landuse, buildings, _unit_series(unit_m, crs), crs, **p)
+    if not len(cands):
+        return None
+    inputs = tuple(n for n, g in (("landuse", landuse), ("buildings", buildings)) if not is_empty_layer(g))
+    return _FoundPatch(select_patch(cands, seat_point), "landuse", inputs, p, cands)
+
+
+def _from_roads(
+    roads: gpd.GeoDataFrame,
+    unit_m: shapely.Geometry,
+    crs: pyproj.CRS,
+    road_params: Mapping[str, Any] | None,
+    seat_point: tuple[float, float] | None,
+) -> _FoundPatch | None:
+    """The seat's patch of :func:`built_up_from_roads`, or None when no cell passes."""
+    p = _merge_params(ROAD_PARAMS, road_params, "road")
+    cands = built_up_from_roads(roads, _unit_series(unit_m, crs), crs, **p)
+    if not len(cands):
+        return None
+    return _FoundPatch(select_patch(cands, seat_point), "roads", ("roads",), p, cands)
+
+
+def _recorded(found: _FoundPatch, base: dict[str, Any], tried: list[str], scope: str) -> Result:
+    """The ``built_up_area_km2`` record (km²) of a found patch, the patch (with ``source``) as layer ``built_up``."""
+    cands = found.candidates
+    n, total = len(cands), float(cands["area_km2"].sum())
+    patch = found.patch.copy()
+    patch["source"] = found.source
+    rec = dict(base, source=found.source, **_jsonable(found.params), rule=str(patch["rule"].iloc[0]),
+               candidate_patches=n, candidate_total_km2=total, sources_without_patch=list(tried))
+    ind = Indicator(INDICATOR, float(patch["area_km2"].iloc[0]), UNIT, scope,
+                    str(patch["method"].iloc[0]), found.inputs, rec)
+    patch = patch.reset_index(drop=True)
+    patch.attrs["candidates"] = cands  # every candidate patch (WGS84), e.g. the towns of a county
+    return Result([ind], layers={"built_up": patch})
+
+
+def _not_found(base: dict[str, Any], tried: list[str], scope: str) -> Result:
+    """A ``no data`` record naming what to supply and the sources tried; an empty ``built_up`` layer."""
+    why = f"; tried: {', '.join(tried)}" if tried else ""
+    ind = no_data(INDICATOR, UNIT, scope, MISSING, method=f"not computed: no usable input{why}", **base)
+    empty = _empty_patches()
+    empty["rule"] = np.array([], dtype=object)
+    empty["source"] = np.array([], dtype=object)
+    return Result([ind], layers={"built_up": empty})
 
 
 def built_up_area(
@@ -750,7 +582,7 @@ def built_up_area(
     scope: str = "built-up area of the unit",
     road_params: Mapping[str, Any] | None = None,
     landuse_params: Mapping[str, Any] | None = None,
-) -> tuple[gpd.GeoDataFrame, Indicator]:
+) -> Result:
     """The built-up patch of a unit and the ``built_up_area_km2`` indicator (km²).
 
     Source, in order, the first that is given (non-empty) and yields a patch:
@@ -763,66 +595,57 @@ def built_up_area(
        :data:`ROAD_PARAMS`; None values mean the default, so a recipe's
        ``parameters.builtup`` can be passed as is).
 
-    For sources 2 and 3 one patch is kept with :func:`select_patch` and ``seat_point``
-    ((lon, lat) WGS84; the county seat, or for the central city the centre point).
-    ``unit_boundary`` may hold several units (the central city): they are merged and
-    processed as one area, so the result is one contiguous patch — the connected patch
-    around the seat/centre, i.e. the union of all candidate patches that touch or overlap
-    it after closing.  ``crs``: metric CRS (None: UTM zone of the boundary).
+    For sources 2 and 3 one patch is kept with :func:`select_patch` and ``seat_point``.
+    Several units (the central city) are merged and processed as one area, so the result is
+    one contiguous patch: the union of all candidate patches that touch or overlap the
+    patch around the seat/centre after closing.
 
-    Returns ``(patch, indicator)``: ``patch`` is a one-row WGS84 GeoDataFrame (columns
-    ``patch_id``, ``area_km2``, ``method``, ``rule``, ``source``) and ``indicator`` an
-    :class:`~kmgis.indicators.Indicator` whose ``params`` record the source, every
-    parameter value, the seat point, the selection rule, the metric CRS and the number
-    and total area of candidate patches.  With no usable input the indicator is
-    :func:`~kmgis.indicators.no_data` naming what to supply, and the patch frame is empty.
+    Parameters
+    ----------
+    unit_boundary : GeoDataFrame, GeoSeries or shapely geometry (WGS84)
+        The unit(s).
+    roads, landuse, buildings, official : GeoDataFrame or None
+        The sources above.
+    seat_point : (lon, lat) in WGS84 degrees, optional
+        The county seat, or for the central city the centre point.
+    crs : pyproj.CRS, str or None
+        Metric CRS (None: UTM zone of the boundary).
+    scope : str
+        Text for the record's ``scope``.
+    road_params, landuse_params : mapping, optional
+        Parameters of the road and land-use sources.
+
+    Returns
+    -------
+    Result
+        ``layers["built_up"]`` is the patch, a one-row WGS84 GeoDataFrame (columns
+        ``patch_id``, ``area_km2``, ``method``, ``rule``, ``source``; ``attrs["candidates"]``
+        every candidate patch), and the one record ``built_up_area_km2`` (km²) has ``params`` recording
+        the source, every parameter value, the seat point, the selection rule, the metric
+        CRS and the number and total area (km²) of candidate patches.  With no usable input
+        the record is ``no data`` naming what to supply, and the patch frame is empty.
     """
-    mcrs = _resolve_crs(unit_boundary, crs)
-    unit_m = _boundary_metric(unit_boundary, mcrs)
+    mcrs = unit_metric_crs(unit_boundary, crs)
+    unit_m = unit_polygon_m(unit_boundary, mcrs)
     base: dict[str, Any] = {
         "metric_crs": mcrs.to_string(),
         "seat_point_wgs84": list(seat_point) if seat_point is not None else None,
         "seat_snap_m": SEAT_SNAP_M,
     }
     tried: list[str] = []
-
-    def result(patch: gpd.GeoDataFrame, source: str, inputs: tuple[str, ...], params: dict[str, Any],
-               cands: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, Indicator]:
-        n, total = len(cands), float(cands["area_km2"].sum())
-        patch = patch.copy()
-        patch["source"] = source
-        rec = dict(base, source=source, **_jsonable(params), rule=str(patch["rule"].iloc[0]),
-                   candidate_patches=n, candidate_total_km2=total, sources_without_patch=list(tried))
-        ind = Indicator(INDICATOR, float(patch["area_km2"].iloc[0]), UNIT, scope,
-                        str(patch["method"].iloc[0]), inputs, rec)
-        patch = patch.reset_index(drop=True)
-        patch.attrs["candidates"] = cands  # every candidate patch (WGS84), e.g. the towns of a county
-        return patch, ind
-
-    if not _is_empty(official):
-        patch = _official_patch(official, unit_m, mcrs)
-        if len(patch):
-            return result(patch, "official", ("built_up",), {}, patch)
-        tried.append("official (nothing inside the unit)")
-
-    if not (_is_empty(landuse) and _is_empty(buildings)):
-        p = _merge_params(LANDUSE_PARAMS, landuse_params, "land-use")
-        cands = built_up_from_landuse(landuse, buildings, _unit_series(unit_m, mcrs), mcrs, **p)
-        if len(cands):
-            inputs = tuple(n for n, g in (("landuse", landuse), ("buildings", buildings)) if not _is_empty(g))
-            return result(select_patch(cands, seat_point), "landuse", inputs, p, cands)
-        tried.append("landuse/buildings (no patch)")
-
-    if not _is_empty(roads):
-        p = _merge_params(ROAD_PARAMS, road_params, "road")
-        cands = built_up_from_roads(roads, _unit_series(unit_m, mcrs), mcrs, **p)
-        if len(cands):
-            return result(select_patch(cands, seat_point), "roads", ("roads",), p, cands)
-        tried.append("roads (no cell passed the threshold)")
-
-    why = f"; tried: {', '.join(tried)}" if tried else ""
-    ind = no_data(INDICATOR, UNIT, scope, MISSING, method=f"not computed: no usable input{why}", **base)
-    empty = _empty_patches()
-    empty["rule"] = np.array([], dtype=object)
-    empty["source"] = np.array([], dtype=object)
-    return empty, ind
+    found = None
+    if not is_empty_layer(official):
+        found = _from_official(official, unit_m, mcrs)
+        if found is None:
+            tried.append("official (nothing inside the unit)")
+    if found is None and not (is_empty_layer(landuse) and is_empty_layer(buildings)):
+        found = _from_landuse(landuse, buildings, unit_m, mcrs, landuse_params, seat_point)
+        if found is None:
+            tried.append("landuse/buildings (no patch)")
+    if found is None and not is_empty_layer(roads):
+        found = _from_roads(roads, unit_m, mcrs, road_params, seat_point)
+        if found is None:
+            tried.append("roads (no cell passed the threshold)")
+    if found is None:
+        return _not_found(base, tried, scope)
+    return _recorded(found, base, tried, scope)
