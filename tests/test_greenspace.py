@@ -42,6 +42,19 @@ SPACES = [
 ]
 
 
+def _access(func, *args, **kwargs):
+    """An access indicator's record and per-resident distances (m) as an array."""
+    res = func(*args, **kwargs)
+    return res[0], res.per_feature.iloc[:, 0].to_numpy()
+
+
+def _one(func, *args, **kwargs):
+    """The single record of a one-record indicator result."""
+    res = func(*args, **kwargs)
+    assert len(res) == 1
+    return res[0]
+
+
 def box_m(cx, cy, w, h) -> shapely.Polygon:
     return shapely.box(cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
 
@@ -99,12 +112,12 @@ def share(pop, mask) -> float:
 def test_access_equals_networkx_over_the_same_access_points(jinning_walk, residents, parks, green, what):
     net = jinning_walk
     if what == "park":
-        ind, dist = park_access(net, residents, parks)
+        ind, dist = _access(park_access, net, residents, parks)
         d_ref, spaces, inside = reference(net, residents, parks, 5000.0, 500.0)
         assert ind.indicator == "park_500m_pct" and len(spaces) == 5  # P1, P2, P6, P7a+b, P8
         limit = 500.0
     else:
-        ind, dist = green_access(net, residents, green)
+        ind, dist = _access(green_access, net, residents, green)
         d_ref, spaces, inside = reference(net, residents, green, 400.0, 300.0)
         assert ind.indicator == "green_300m_pct" and len(spaces) == 8  # all but G5
         limit = 300.0
@@ -134,21 +147,21 @@ def test_one_multi_source_search_for_all_access_points(jinning_walk, residents, 
         return real(net, origins, facilities, **kw)
 
     monkeypatch.setattr(gs, "nearest_distance", counting)
-    ind, _ = park_access(jinning_walk, residents, parks)
+    ind, _ = _access(park_access, jinning_walk, residents, parks)
     assert calls == [(441, ind.params["access_points"], 500.0)]
     assert ind.params["access_points"] > 5 * 8
 
 
 def test_small_spaces_are_ignored(jinning_walk, residents):
     small_park = layer("parks", [SPACES[2]])  # P3, 4,000 m²
-    ind, dist = park_access(jinning_walk, residents, small_park)
+    ind, dist = _access(park_access, jinning_walk, residents, small_park)
     assert ind.value == 0.0 and ind.params["spaces_counted"] == 0 and np.isinf(dist).all()
     assert "no park ≥ 5000 m² in the parks layer" in ind.method
-    ind, _ = green_access(jinning_walk, residents, small_park)  # as green it counts (≥ 400 m²)
+    ind, _ = _access(green_access, jinning_walk, residents, small_park)  # as green it counts (≥ 400 m²)
     assert ind.value > 0 and ind.params["spaces_counted"] == 1
-    ind, dist = green_access(jinning_walk, residents, layer("green", [SPACES[4]]))  # G5, 300 m²
+    ind, dist = _access(green_access, jinning_walk, residents, layer("green", [SPACES[4]]))  # G5, 300 m²
     assert ind.value == 0.0 and np.isinf(dist).all()
-    ind, _ = park_access(jinning_walk, residents, small_park, min_area_m2=3000.0)
+    ind, _ = _access(park_access, jinning_walk, residents, small_park, min_area_m2=3000.0)
     assert ind.value > 0
 
 
@@ -164,11 +177,11 @@ def test_green_within_300m_straight_line_but_across_a_river_is_not_covered():
                                  crs=METRIC).to_crs(WGS84)
     straight = residents.to_crs(METRIC).distance(garden.to_crs(METRIC).geometry.iloc[0])
     assert straight.iloc[0] == pytest.approx(220.0, abs=1e-6)  # ≤ 300 m as the crow flies
-    ind, dist = green_access(net, residents, conform("green", garden), max_m=300.0)
+    ind, dist = _access(green_access, net, residents, conform("green", garden), max_m=300.0)
     assert np.isinf(dist[0])  # around by the bridge: > 2 km
     assert dist[1] == pytest.approx(10 + 270 + 10, abs=1e-6)  # B walks to the garden's SE corner
     assert ind.value == pytest.approx(20.0)
-    _, far = green_access(net, residents, conform("green", garden), max_m=5000.0)
+    _, far = _access(green_access, net, residents, conform("green", garden), max_m=5000.0)
     ref = nx_nearest(net, xy_of(residents), xy_of(access_points(garden, METRIC)), cutoff=5000.0)
     assert np.allclose(far, ref, atol=1e-6)
     assert far[0] == pytest.approx(10 + 900 + 200 + 870 + 10, abs=1e-6)  # to the corner (130, 110)
@@ -180,7 +193,7 @@ def test_resident_inside_a_park_has_distance_zero():
                             crs=METRIC).to_crs(WGS84)  # 1 ha, 400 m south of the road: no access point snaps (250 m)
     residents = gpd.GeoDataFrame({"population": [10.0, 30.0]}, geometry=points_m([(250, -550), (250, -90)]),
                                  crs=METRIC).to_crs(WGS84)
-    ind, dist = park_access(net, residents, conform("parks", park))
+    ind, dist = _access(park_access, net, residents, conform("parks", park))
     assert dist[0] == 0.0 and np.isinf(dist[1])
     assert ind.value == pytest.approx(25.0) and ind.params["residents_inside"] == 1
     assert ind.params["access_points_unsnapped"] == ind.params["access_points"]
@@ -226,14 +239,14 @@ GREEN_BOXES = [
 
 
 def test_green_ratio_is_union_area_inside_built_up_over_its_area():
-    ind = green_ratio(box_layer("green", GREEN_BOXES), BUILT_UP, METRIC)
+    ind = _one(green_ratio, box_layer("green", GREEN_BOXES), BUILT_UP, METRIC)
     expected = (10_000 + 5_000 + 10_000 + 100) / 1_000_000 * 100  # by hand: 2.51 %
     assert ind.indicator == "green_ratio_pct" and ind.unit == "%"
     assert ind.value == pytest.approx(expected, rel=1e-6)
     assert "mapped green ratio" in ind.method and "private green" in ind.method
     assert ind.params["green_polygons_used"] == 4
     # a shapely geometry in WGS84 works as the built-up area too
-    ind2 = green_ratio(box_layer("green", GREEN_BOXES), BUILT_UP.to_crs(WGS84).iloc[0], METRIC)
+    ind2 = _one(green_ratio, box_layer("green", GREEN_BOXES), BUILT_UP.to_crs(WGS84).iloc[0], METRIC)
     assert ind2.value == pytest.approx(expected, rel=1e-6)
 
 
@@ -244,28 +257,28 @@ def test_park_per_person_counts_residents_inside_the_built_up_area():
         geometry=gpd.points_from_xy([X0 + 50, X0 + 600, X0 + 999, X0 + 1500], [Y0 + 50, Y0 + 600, Y0 + 999, Y0]),
         crs=METRIC,
     ).to_crs(WGS84)
-    ind = park_per_person(parks, BUILT_UP, residents, METRIC)
+    ind = _one(park_per_person, parks, BUILT_UP, residents, METRIC)
     assert ind.indicator == "park_m2_per_person" and ind.unit == "m²/person"
     assert ind.value == pytest.approx((10_000 + 5_000 + 10_000) / 2500, rel=1e-6)  # 10 m²/person
     assert ind.params["resident_points_inside"] == 3 and ind.params["residents"] == 2500
-    ind = park_per_person(parks, BUILT_UP, residents, METRIC, min_area_m2=16_000)  # A+C merged = 15,000
+    ind = _one(park_per_person, parks, BUILT_UP, residents, METRIC, min_area_m2=16_000)  # A+C merged = 15,000
     assert ind.value == pytest.approx(10_000 / 2500, rel=1e-6)
 
 
 def test_missing_layers_are_no_data_naming_what_to_supply(jinning_walk, residents, parks):
     for missing in (None, empty_layer("parks")):
-        ind, dist = park_access(jinning_walk, residents, missing)
-        assert ind.value is None and not ind.has_value
+        ind, dist = _access(park_access, jinning_walk, residents, missing)
+        assert ind.status == "no data" and not ind.has_value
         assert ind.missing.startswith("parks: supply OSM (leisure=park/garden") and "--osm FILE" in ind.missing
         assert np.isnan(dist).all() and len(dist) == len(residents)
-        ppp = park_per_person(missing, BUILT_UP, residents, METRIC)
-        assert ppp.value is None and ppp.missing.startswith("parks: supply")
+        ppp = _one(park_per_person, missing, BUILT_UP, residents, METRIC)
+        assert ppp.status == "no data" and ppp.missing.startswith("parks: supply")
     for missing in (None, empty_layer("green")):
-        ind, _ = green_access(jinning_walk, residents, missing)
-        assert ind.value is None and ind.missing.startswith("green: supply OSM (leisure=park/garden/")
+        ind, _ = _access(green_access, jinning_walk, residents, missing)
+        assert ind.status == "no data" and ind.missing.startswith("green: supply OSM (leisure=park/garden/")
         assert "landuse=grass" in ind.missing
-        assert green_ratio(missing, BUILT_UP, METRIC).missing.startswith("green: supply")
-    ind, dist = park_access(jinning_walk, None, parks)
-    assert ind.value is None and "population points" in ind.missing
-    assert green_ratio(box_layer("green", GREEN_BOXES), None, METRIC).missing.startswith("built-up area")
-    assert park_per_person(parks, BUILT_UP, None, METRIC).missing.startswith("residents")
+        assert _one(green_ratio, missing, BUILT_UP, METRIC).missing.startswith("green: supply")
+    ind, dist = _access(park_access, jinning_walk, None, parks)
+    assert ind.status == "no data" and "population points" in ind.missing
+    assert _one(green_ratio, box_layer("green", GREEN_BOXES), None, METRIC).missing.startswith("built-up area")
+    assert _one(park_per_person, parks, BUILT_UP, None, METRIC).missing.startswith("residents")

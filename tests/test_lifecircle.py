@@ -39,6 +39,12 @@ CATEGORIES = list(load_layers_yaml("facilities")["categories"])
 # ----------------------------------------------------------------------------- reference
 
 
+def _run(*args, **kwargs):
+    """lifecircle's records and per-resident distances (the Result's parts)."""
+    res = lifecircle(*args, **kwargs)
+    return list(res), res.per_feature
+
+
 def independent_snap(net, xy: np.ndarray, max_snap_m: float) -> pd.DataFrame:
     """Nearest edge of each point within ``max_snap_m`` (ties: lowest edge index), its position and distance."""
     pts = shapely.points(xy)
@@ -122,7 +128,7 @@ def test_lifecircle_equals_networkx_recomputation(jinning_walk, residents, poi_p
     net = jinning_walk
     fac = read_variant(poi_paths, variant)
     t0 = time.perf_counter()
-    rows, table = lifecircle(net, residents, fac)
+    rows, table = _run(net, residents, fac)
     elapsed = time.perf_counter() - t0
     assert elapsed < 5
     by = {r.indicator: r for r in rows}
@@ -187,8 +193,8 @@ def test_one_search_per_category_not_per_resident(jinning_walk, residents, poi_p
 
 def test_missing_facilities_layer_is_no_data_naming_tags(jinning_walk, residents):
     for fac in (None, empty_layer("facilities")):
-        rows, table = lifecircle(jinning_walk, residents, fac)
-        assert all(r.value is None and not r.has_value for r in rows)
+        rows, table = _run(jinning_walk, residents, fac)
+        assert all(np.isnan(r.value) and not r.has_value for r in rows)
         by = {r.indicator: r for r in rows}
         assert "amenity=school" in by["lifecircle_school_pct"].missing
         assert "Amap type codes 141202/141203" in by["lifecircle_school_pct"].missing
@@ -196,13 +202,13 @@ def test_missing_facilities_layer_is_no_data_naming_tags(jinning_walk, residents
         assert "no Amap type code maps to it" in by["lifecircle_elderly_care_pct"].missing
         assert by["lifecircle_complete_pct"].missing.startswith("facilities")
         assert table.isna().all().all()
-    rows, _ = lifecircle(jinning_walk, None, empty_layer("facilities"))
+    rows, _ = _run(jinning_walk, None, empty_layer("facilities"))
     assert all("population" in r.missing for r in rows)
 
 
 def test_categories_and_speed_parameters(jinning_walk, residents, poi_paths):
     fac = read_variant(poi_paths, "category")
-    rows, table = lifecircle(jinning_walk, residents, fac, categories=["bus_stop", "school"], walk_kmh=3.6,
+    rows, table = _run(jinning_walk, residents, fac, categories=["bus_stop", "school"], walk_kmh=3.6,
                              minutes=10, band_m=(800,))
     assert [r.indicator for r in rows] == ["lifecircle_school_pct", "lifecircle_school_800m_pct",
                                           "lifecircle_bus_stop_pct", "lifecircle_bus_stop_800m_pct",
@@ -279,7 +285,7 @@ def test_straight_line_close_but_network_far_is_not_covered():
                                                  crs=METRIC).to_crs("EPSG:4326"))
     straight = residents.to_crs(METRIC).distance(fac.to_crs(METRIC).geometry.iloc[0]).to_numpy()
     assert straight[0] == pytest.approx(220.0, abs=1e-6)
-    rows, table = lifecircle(net, residents, fac, categories=["market"], minutes=3.75, band_m=(300.0, 2500.0))
+    rows, table = _run(net, residents, fac, categories=["market"], minutes=3.75, band_m=(300.0, 2500.0))
     by = {r.indicator: r for r in rows}
     assert by["lifecircle_market_pct"].params["reach_m"] == pytest.approx(300.0)
     d = table["dist_m_market"].to_numpy()
@@ -298,7 +304,7 @@ def test_resident_beyond_snap_distance_is_counted_not_dropped():
                                  geometry=points_m([(500, -110), (500, -600)]), crs=METRIC).to_crs("EPSG:4326")
     fac = conform("facilities", gpd.GeoDataFrame({"category": ["bus_stop"]}, geometry=points_m([(600, -100)]),
                                                  crs=METRIC).to_crs("EPSG:4326"))
-    rows, table = lifecircle(net, residents, fac, categories=["bus_stop"])
+    rows, table = _run(net, residents, fac, categories=["bus_stop"])
     assert rows[0].value == pytest.approx(25.0)
     assert rows[0].params["residents_unsnapped"] == 1 and rows[0].params["population_unsnapped"] == 300.0
     assert np.isinf(table["dist_m_bus_stop"].iloc[1])

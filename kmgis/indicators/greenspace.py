@@ -33,8 +33,6 @@ Areas and lengths are computed in the metric CRS given (``crs``, or the network'
 
 from __future__ import annotations
 
-from typing import Any
-
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -45,11 +43,19 @@ from scipy.sparse.csgraph import connected_components
 
 from kmgis.config import load_layers_yaml
 from kmgis.errors import KmgisError
-from kmgis.indicators import Indicator, no_data
+from kmgis.geom import is_empty_layer, polygonal, projected_crs
+from kmgis.indicators.result import Indicator, Result, no_data
 from kmgis.model import WGS84
 from kmgis.network import DEFAULT_MAX_SNAP_M, Network, nearest_distance, snap_points
 
 AreaLike = gpd.GeoDataFrame | gpd.GeoSeries | shapely.Geometry | None
+
+# Defaults read once, at import, from the packaged layers/facilities.yaml (DESIGN §4): green
+# spaces ≥ 400 m², parks ≥ 0.5 ha; the OSM tag rules name what to supply.  Workflows pass a
+# user's own values as arguments; nothing here reads a file at call time.
+_FACILITY_TABLE = load_layers_yaml("facilities")
+GREEN_MIN_AREA_M2 = float(_FACILITY_TABLE["green"]["min_area_m2"])
+PARK_MIN_AREA_M2 = float(_FACILITY_TABLE["parks"]["min_area_m2"])
 
 RESIDENTS_MISSING = (
     "residents: supply population points (kmgis.population: a population raster such as WorldPop/GHS-POP, "
@@ -64,31 +70,17 @@ def _osm_rule_text(rules: dict[str, list[str]]) -> str:
     return ", ".join(f"{key}={'/'.join(str(v) for v in values)}" for key, values in rules.items())
 
 
-def green_missing() -> str:
-    """What to supply when the ``green`` layer is absent."""
-    rules = load_layers_yaml("facilities")["green"]["osm"]
-    return f"green: supply OSM ({_osm_rule_text(rules)}) via --osm FILE or a green layer in the catalogue"
-
-
-def parks_missing() -> str:
-    """What to supply when the ``parks`` layer is absent."""
-    rules = load_layers_yaml("facilities")["parks"]["osm"]
-    return f"parks: supply OSM ({_osm_rule_text(rules)}, not access=private) via --osm FILE or a parks layer in the catalogue"
+GREEN_MISSING = (f"green: supply OSM ({_osm_rule_text(_FACILITY_TABLE['green']['osm'])}) via --osm FILE or a "
+                 "green layer in the catalogue")
+PARKS_MISSING = (f"parks: supply OSM ({_osm_rule_text(_FACILITY_TABLE['parks']['osm'])}, not access=private) via "
+                 "--osm FILE or a parks layer in the catalogue")
 
 
 # --------------------------------------------------------------------------- helpers
 
 
-def is_missing(layer: Any) -> bool:
-    """True for an absent (None) or empty layer."""
-    return layer is None or len(layer) == 0
-
-
 def _metric(crs: pyproj.CRS | str) -> pyproj.CRS:
-    crs = pyproj.CRS.from_user_input(crs)
-    if not crs.is_projected:
-        raise KmgisError(f"indicator CRS must be projected (metres), got {crs.to_string()}")
-    return crs
+    return projected_crs(crs, "green-space indicators")
 
 
 def area_geometry(area: AreaLike, crs: pyproj.CRS | str) -> shapely.Geometry | None:
@@ -106,34 +98,12 @@ def area_geometry(area: AreaLike, crs: pyproj.CRS | str) -> shapely.Geometry | N
                            else area.to_crs(crs).values)
     else:
         geoms = np.asarray(gpd.GeoSeries([area], crs=WGS84).to_crs(crs).values)
-    geoms = _polygonal(geoms)
+    geoms = polygonal(geoms)
     geoms = geoms[~shapely.is_missing(geoms)]
     if len(geoms) == 0:
         return None
     out = shapely.union_all(geoms)
     return None if out.is_empty else out
-
-
-def _polygonal(geoms: np.ndarray) -> np.ndarray:
-    """Each geometry repaired and reduced to its polygonal part (None where there is none)."""
-    geoms = np.asarray(geoms, dtype=object)
-    out = np.full(len(geoms), None, dtype=object)
-    present = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
-    g = geoms[present]
-    bad = ~shapely.is_valid(g)
-    if bad.any():
-        g = g.copy()
-        g[bad] = shapely.make_valid(g[bad])
-    types = shapely.get_type_id(g)
-    poly = (types == 3) | (types == 6)
-    res = np.where(poly, g, None)
-    for i in np.flatnonzero(types == 7):  # collections from make_valid: keep their polygons
-        parts = shapely.get_parts(g[i])
-        parts = parts[np.isin(shapely.get_type_id(parts), (3, 6))]
-        if len(parts):
-            res[i] = shapely.union_all(parts)
-    out[present] = res
-    return out
 
 
 def layer_polygons(layer: gpd.GeoDataFrame | gpd.GeoSeries, crs: pyproj.CRS | str) -> np.ndarray:
@@ -142,7 +112,7 @@ def layer_polygons(layer: gpd.GeoDataFrame | gpd.GeoSeries, crs: pyproj.CRS | st
     if layer.crs is None:
         raise KmgisError("polygon layer has no CRS")
     gs = layer.geometry if isinstance(layer, gpd.GeoDataFrame) else layer
-    return _polygonal(np.asarray(gs.to_crs(_metric(crs)).values))
+    return polygonal(np.asarray(gs.to_crs(_metric(crs)).values))
 
 
 def merge_touching(geoms: np.ndarray) -> np.ndarray:
@@ -200,18 +170,38 @@ def share_pct(pop: np.ndarray, covered: np.ndarray) -> float:
 # --------------------------------------------------------------------------- ratio and per person
 
 
-def green_ratio(green: gpd.GeoDataFrame | None, built_up: AreaLike, crs: pyproj.CRS | str) -> Indicator:
-    """``green_ratio_pct``: union of green polygons inside the built-up area ÷ built-up area × 100.
+def green_ratio(green: gpd.GeoDataFrame | None, area: AreaLike, crs: pyproj.CRS | str) -> Result:
+    """``green_ratio_pct``: union of green polygons inside the area (the built-up area) ÷ its area × 100.
 
-    ``built_up``: a GeoDataFrame/GeoSeries (any CRS, all rows unioned) or a shapely
-    geometry in WGS84; ``crs``: the metric CRS for areas.  No minimum area applies.
+    Parameters
+    ----------
+    green : the ``green`` layer (polygons, any CRS).
+    area : the built-up area: a GeoDataFrame/GeoSeries (any CRS, all rows unioned) or a
+        shapely geometry in WGS84.
+    crs : the projected metric CRS for areas (m²).  No minimum area applies.
+
+    Returns
+    -------
+    Result with one record, ``green_ratio_pct`` (%).
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> area = gpd.GeoSeries([shapely.box(0, 0, 100, 100)], crs="EPSG:32648")
+    >>> green = gpd.GeoDataFrame(geometry=[shapely.box(0, 0, 50, 50)], crs="EPSG:32648")
+    >>> green_ratio(green, area, "EPSG:32648")["green_ratio_pct"].value
+    25.0
     """
+    return Result([_green_ratio(green, area, crs)])
+
+
+def _green_ratio(green: gpd.GeoDataFrame | None, built_up: AreaLike, crs: pyproj.CRS | str) -> Indicator:
     ind, unit = "green_ratio_pct", "%"
     area = area_geometry(built_up, crs)
     if area is None:
         return no_data(ind, unit, "built-up area", BUILT_UP_MISSING)
-    if is_missing(green):
-        return no_data(ind, unit, "built-up area", green_missing())
+    if is_empty_layer(green):
+        return no_data(ind, unit, "built-up area", GREEN_MISSING)
     union, n_used = _union_inside(layer_polygons(green, crs), area)
     built_m2 = float(area.area)
     green_m2 = float(union.area)
@@ -240,25 +230,31 @@ def _union_inside(geoms: np.ndarray, area: shapely.Geometry) -> tuple[shapely.Ge
 
 def park_per_person(
     parks: gpd.GeoDataFrame | None,
-    built_up: AreaLike,
+    area: AreaLike,
     residents: gpd.GeoDataFrame | None,
     crs: pyproj.CRS | str,
     *,
     min_area_m2: float = 0.0,
-) -> Indicator:
-    """``park_m2_per_person``: union area of public parks inside the built-up area ÷ its residents.
+) -> Result:
+    """``park_m2_per_person``: union area of public parks inside the area (built-up) ÷ its residents (m²/person).
 
-    Residents of the built-up area: the summed ``population`` of the points inside it (or on
-    its boundary).  ``min_area_m2`` (default 0: every public park counts) drops smaller
-    parks (after merging touching ones) before the union.
+    Residents of the area: the summed ``population`` of the points inside it (or on its
+    boundary).  ``min_area_m2`` (default 0: every public park counts) drops smaller parks
+    (after merging touching ones) before the union.  ``crs``: projected metric CRS.
+    Returns a Result with one record, ``park_m2_per_person``.
     """
+    return Result([_park_per_person(parks, area, residents, crs, min_area_m2)])
+
+
+def _park_per_person(parks: gpd.GeoDataFrame | None, built_up: AreaLike, residents: gpd.GeoDataFrame | None,
+                     crs: pyproj.CRS | str, min_area_m2: float) -> Indicator:
     ind, unit = "park_m2_per_person", "m²/person"
     area = area_geometry(built_up, crs)
     if area is None:
         return no_data(ind, unit, "built-up area", BUILT_UP_MISSING)
-    if is_missing(parks):
-        return no_data(ind, unit, "built-up area", parks_missing())
-    if is_missing(residents):
+    if is_empty_layer(parks):
+        return no_data(ind, unit, "built-up area", PARKS_MISSING)
+    if is_empty_layer(residents):
         return no_data(ind, unit, "built-up area", RESIDENTS_MISSING)
     geoms = layer_polygons(parks, crs)
     geoms = merge_touching(geoms[~shapely.is_missing(geoms)])
@@ -370,12 +366,12 @@ def _area_access(
     entrances: gpd.GeoDataFrame | gpd.GeoSeries | None,
 ) -> tuple[Indicator, np.ndarray]:
     unit = "%"
-    if is_missing(residents):
+    if is_empty_layer(residents):
         return no_data(indicator, unit, "residents", RESIDENTS_MISSING), np.zeros(0)
     pop = population_weights(residents)
     scope = residents_scope(pop)
     nan = np.full(len(residents), np.nan)
-    if is_missing(layer):
+    if is_empty_layer(layer):
         return no_data(indicator, unit, scope, missing), nan
     if pop.sum() <= 0:
         return no_data(indicator, unit, scope, "residents: the population points hold no persons"), nan
@@ -427,53 +423,58 @@ def _area_access(
     return ind, dist
 
 
+def _access_result(ind: Indicator, dist: np.ndarray, residents: gpd.GeoDataFrame | None, column: str) -> Result:
+    index = residents.index if residents is not None else pd.RangeIndex(0)
+    return Result([ind], per_feature=pd.DataFrame({column: dist}, index=index))
+
+
 def green_access(
-    net: Network,
+    network: Network,
     residents: gpd.GeoDataFrame | None,
     green: gpd.GeoDataFrame | None,
     *,
     max_m: float = 300.0,
-    min_area_m2: float | None = None,
+    min_area_m2: float = GREEN_MIN_AREA_M2,
     spacing_m: float = 30.0,
     max_snap_m: float = DEFAULT_MAX_SNAP_M,
     entrances: gpd.GeoDataFrame | gpd.GeoSeries | None = None,
-) -> tuple[Indicator, np.ndarray]:
-    """``green_300m_pct`` and the per-resident walking distance (m) to the nearest green space.
+) -> Result:
+    """``green_300m_pct``: share of residents within ``max_m`` metres' walk of a green space (%).
 
-    ``min_area_m2`` defaults to ``facilities.yaml`` ``green.min_area_m2`` (400 m²).  The
-    distances are aligned with ``residents`` rows: ``inf`` when beyond ``max_m`` or
-    unsnapped, 0 inside a green space, NaN when the green layer is missing.
+    ``min_area_m2`` defaults to ``layers/facilities.yaml`` ``green.min_area_m2`` (400 m²).
+    ``per_feature["walk_m_to_green"]`` is aligned with ``residents`` (same index): the
+    walking distance (m) to the nearest green space, ``inf`` beyond ``max_m`` or unsnapped,
+    0 inside a green space, NaN when the green layer is missing.
     """
-    if min_area_m2 is None:
-        min_area_m2 = float(load_layers_yaml("facilities")["green"]["min_area_m2"])
-    return _area_access(
-        net, residents, green, indicator="green_300m_pct" if max_m == 300.0 else f"green_{max_m:g}m_pct",
-        noun="green space", layer_name="green", missing=green_missing(), max_m=max_m, min_area_m2=min_area_m2,
+    ind, dist = _area_access(
+        network, residents, green, indicator="green_300m_pct" if max_m == 300.0 else f"green_{max_m:g}m_pct",
+        noun="green space", layer_name="green", missing=GREEN_MISSING, max_m=max_m, min_area_m2=min_area_m2,
         spacing_m=spacing_m, max_snap_m=max_snap_m, entrances=entrances,
     )
+    return _access_result(ind, dist, residents, "walk_m_to_green")
 
 
 def park_access(
-    net: Network,
+    network: Network,
     residents: gpd.GeoDataFrame | None,
     parks: gpd.GeoDataFrame | None,
     *,
     max_m: float = 500.0,
-    min_area_m2: float | None = None,
+    min_area_m2: float = PARK_MIN_AREA_M2,
     spacing_m: float = 30.0,
     max_snap_m: float = DEFAULT_MAX_SNAP_M,
     entrances: gpd.GeoDataFrame | gpd.GeoSeries | None = None,
-) -> tuple[Indicator, np.ndarray]:
-    """``park_500m_pct`` and the per-resident walking distance (m) to the nearest park.
+) -> Result:
+    """``park_500m_pct``: share of residents within ``max_m`` metres' walk of a park (%).
 
-    ``min_area_m2`` defaults to ``facilities.yaml`` ``parks.min_area_m2`` (5,000 m² = 0.5 ha);
+    ``min_area_m2`` defaults to ``layers/facilities.yaml`` ``parks.min_area_m2`` (5,000 m² = 0.5 ha);
     ``entrances``: park gates (OSM ``entrance=*`` nodes on the park outline), which replace
-    the sampled boundary of their park.  Distances as in :func:`green_access`.
+    the sampled boundary of their park.  ``per_feature["walk_m_to_park"]`` as in
+    :func:`green_access`.
     """
-    if min_area_m2 is None:
-        min_area_m2 = float(load_layers_yaml("facilities")["parks"]["min_area_m2"])
-    return _area_access(
-        net, residents, parks, indicator="park_500m_pct" if max_m == 500.0 else f"park_{max_m:g}m_pct",
-        noun="park", layer_name="parks", missing=parks_missing(), max_m=max_m, min_area_m2=min_area_m2,
+    ind, dist = _area_access(
+        network, residents, parks, indicator="park_500m_pct" if max_m == 500.0 else f"park_{max_m:g}m_pct",
+        noun="park", layer_name="parks", missing=PARKS_MISSING, max_m=max_m, min_area_m2=min_area_m2,
         spacing_m=spacing_m, max_snap_m=max_snap_m, entrances=entrances,
     )
+    return _access_result(ind, dist, residents, "walk_m_to_park")

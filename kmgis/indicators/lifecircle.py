@@ -25,6 +25,7 @@ Missing data (decision):
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
@@ -34,27 +35,36 @@ import shapely
 
 from kmgis.config import load_layers_yaml
 from kmgis.errors import KmgisError
-from kmgis.indicators import Indicator, no_data
+from kmgis.geom import is_empty_layer
 from kmgis.indicators.greenspace import (
     RESIDENTS_MISSING,
     AreaLike,
     area_geometry,
-    is_missing,
     population_weights,
     resident_xy,
     residents_scope,
     share_pct,
 )
+from kmgis.indicators.result import Indicator, Result, no_data
 from kmgis.model import WGS84
 from kmgis.network import DEFAULT_MAX_SNAP_M, Network, Snapped, nearest_distance, snap_points
 
+# Read once, at import, from the packaged tables: the facility categories (layers/facilities.yaml,
+# in file order) and the adult walking speed (layers/speeds.yaml).  Workflows pass their own.
+FACILITY_CATEGORIES: dict[str, dict] = dict(load_layers_yaml("facilities")["categories"])
+WALK_KMH = float(load_layers_yaml("speeds")["walk_kmh"])
+
 
 def _category_table() -> dict[str, dict]:
-    return dict(load_layers_yaml("facilities")["categories"])
+    return FACILITY_CATEGORIES
 
 
 def select_categories(categories: Sequence[str] | None = None) -> list[str]:
-    """Categories of ``facilities.yaml`` (file order), optionally restricted to ``categories``."""
+    """Categories of ``facilities.yaml`` (file order), optionally restricted to ``categories``.
+
+    >>> select_categories(["school", "clinic"])
+    ['school', 'clinic']
+    """
     table = _category_table()
     if categories is None:
         return list(table)
@@ -80,20 +90,68 @@ def category_missing(category: str) -> str:
 
 def walk_speed(walk_kmh: float | None) -> float:
     """Walking speed (km/h): the argument, else ``layers/speeds.yaml`` ``walk_kmh``."""
-    kmh = float(walk_kmh if walk_kmh is not None else load_layers_yaml("speeds")["walk_kmh"])
+    kmh = float(walk_kmh if walk_kmh is not None else WALK_KMH)
     if not kmh > 0:
         raise KmgisError(f"walking speed must be positive, got {kmh} km/h")
     return kmh
 
 
 def _category_points(facilities: gpd.GeoDataFrame, category: str) -> gpd.GeoDataFrame:
-    if "category" not in facilities.columns:
-        raise KmgisError("facilities: no 'category' column (see kmgis.model, layer 'facilities')")
     return facilities[facilities["category"] == category]
 
 
+def check_facility_categories(facilities: gpd.GeoDataFrame | None) -> None:
+    """Raise a one-line :class:`KmgisError` if the layer has a ``category`` value kmgis does not know.
+
+    Facilities are never dropped silently: a category outside ``layers/facilities.yaml``
+    would not be counted anywhere, so it is an error naming the known values.
+    """
+    if is_empty_layer(facilities):
+        return
+    if "category" not in facilities.columns:
+        raise KmgisError("facilities: no 'category' column (see kmgis.model, layer 'facilities')")
+    values = facilities["category"].dropna().astype(str)
+    unknown = sorted(set(values) - set(_category_table()))
+    if unknown:
+        n = int(values.isin(unknown).sum())
+        raise KmgisError(f"facilities: unknown categor{'y' if len(unknown) == 1 else 'ies'} {unknown} "
+                         f"({n} features); known: {', '.join(_category_table())} (layers/facilities.yaml)")
+
+
+@dataclass(frozen=True)
+class _Circle:
+    """The parameters of one life-circle computation, derived once."""
+
+    cats: list[str]
+    kmh: float
+    minutes: float
+    reach_m: float
+    bands: list[float]
+    max_snap_m: float
+
+    @property
+    def cutoff_m(self) -> float:
+        return max([self.reach_m, *self.bands])
+
+    def names(self, cat: str) -> list[str]:
+        return [f"lifecircle_{cat}_pct", *(f"lifecircle_{cat}_{b:g}m_pct" for b in self.bands)]
+
+    def all_no_data(self, scope: str, why: str) -> list[Indicator]:
+        rows = [no_data(n, "%", scope, why) for c in self.cats for n in self.names(c)]
+        return [*rows, no_data(COMPLETE_ID, "%", scope, why)]
+
+    def search_text(self) -> str:
+        return (f"one multi-source Dijkstra per category over the walk network (cut-off {self.cutoff_m:g} m); "
+                f"residents and facilities snapped to the nearest edge within {self.max_snap_m:g} m (snap distance "
+                f"walked); residents beyond it count as not covered")
+
+
+COMPLETE_ID = "lifecircle_complete_pct"
+_INPUTS = ("facilities", "population", "roads")
+
+
 def lifecircle(
-    net: Network,
+    network: Network,
     residents: gpd.GeoDataFrame | None,
     facilities: gpd.GeoDataFrame | None,
     *,
@@ -102,120 +160,111 @@ def lifecircle(
     minutes: float = 15.0,
     band_m: Sequence[float] = (1000.0, 1500.0),
     max_snap_m: float = DEFAULT_MAX_SNAP_M,
-) -> tuple[list[Indicator], pd.DataFrame]:
-    """Life-circle indicators and the per-resident distance table.
+) -> Result:
+    """Life-circle coverage per facility category (%), the complete circle, and per-resident distances.
 
-    Returns the indicators (per category: ``lifecircle_<c>_pct``, then one
-    ``lifecircle_<c>_<b>m_pct`` per ``band_m`` value; finally ``lifecircle_complete_pct``)
-    and a DataFrame aligned with ``residents`` (same index) with ``dist_m_<category>``: the
-    walking distance (m) to the nearest facility of the category, ``inf`` beyond the search
-    cut-off (max of the time distance and ``band_m``) or unsnapped, NaN where the category
-    has no data.  ``categories``: a subset of ``facilities.yaml`` (reported in file order;
-    unknown names are an error).  ``walk_kmh`` defaults to ``layers/speeds.yaml`` (4.8 km/h).
-    ``residents``: population points (any CRS, float ``population``); ``facilities``: the
-    ``facilities`` layer (``category`` column).
+    Parameters
+    ----------
+    network : the walk network (:func:`kmgis.network.build_network`).
+    residents : population points (any CRS, float ``population``).
+    facilities : the ``facilities`` layer (``category`` column; an unknown category is an error).
+    categories : a subset of ``layers/facilities.yaml`` (reported in file order).
+    walk_kmh : walking speed, km/h (default ``layers/speeds.yaml``, 4.8 km/h).
+    minutes : the life-circle time (15 min → 1,200 m at 4.8 km/h).
+    band_m : extra distance limits in metres (the plan's 1,000–1,500 m band).
+    max_snap_m : maximum snapping distance, m.
+
+    Returns
+    -------
+    Result with, per category, ``lifecircle_<c>_pct`` then one ``lifecircle_<c>_<b>m_pct`` per
+    ``band_m`` value, and finally ``lifecircle_complete_pct``; ``per_feature`` aligned with
+    ``residents`` (same index) holds ``dist_m_<category>``: the walking distance (m) to the
+    nearest facility, ``inf`` beyond the search cut-off or unsnapped, NaN where the category
+    has no data.
     """
-    cats = select_categories(categories)
     kmh = walk_speed(walk_kmh)
-    reach_m = minutes * 60.0 * kmh / 3.6
-    bands = [float(b) for b in band_m]
-    cutoff = max([reach_m, *bands])
-    unit = "%"
-    names = {c: [f"lifecircle_{c}_pct", *(f"lifecircle_{c}_{b:g}m_pct" for b in bands)] for c in cats}
-    complete_name = "lifecircle_complete_pct"
-    columns = [f"dist_m_{c}" for c in cats]
-
-    if is_missing(residents):
-        rows = [no_data(n, unit, "residents", RESIDENTS_MISSING) for c in cats for n in names[c]]
-        rows.append(no_data(complete_name, unit, "residents", RESIDENTS_MISSING))
+    circle = _Circle(select_categories(categories), kmh, minutes, minutes * 60.0 * kmh / 3.6,
+                     [float(b) for b in band_m], max_snap_m)
+    columns = [f"dist_m_{c}" for c in circle.cats]
+    check_facility_categories(facilities)
+    if is_empty_layer(residents):
         index = residents.index if residents is not None else pd.RangeIndex(0)
-        return rows, pd.DataFrame({c: pd.Series(np.nan, index=index, dtype=float) for c in columns}, index=index)
-
+        table = pd.DataFrame({c: pd.Series(np.nan, index=index, dtype=float) for c in columns}, index=index)
+        return Result(circle.all_no_data("residents", RESIDENTS_MISSING), per_feature=table)
     pop = population_weights(residents)
     scope = residents_scope(pop)
     if pop.sum() <= 0:
-        why = "residents: the population points hold no persons"
-        rows = [no_data(n, unit, scope, why) for c in cats for n in names[c]]
-        rows.append(no_data(complete_name, unit, scope, why))
-        return rows, pd.DataFrame({c: np.nan for c in columns}, index=residents.index)
-    targets = snap_points(net, resident_xy(residents, net.crs), max_snap_m)
-    layer_present = not is_missing(facilities)
+        table = pd.DataFrame({c: np.nan for c in columns}, index=residents.index)
+        return Result(circle.all_no_data(scope, "residents: the population points hold no persons"),
+                      per_feature=table)
+    targets = snap_points(network, resident_xy(residents, network.crs), max_snap_m)
     base_params = {
-        "walk_kmh": kmh,
-        "minutes": minutes,
-        "reach_m": reach_m,
-        "band_m": bands,
-        "max_snap_m": max_snap_m,
-        "resident_points": int(len(pop)),
+        "walk_kmh": kmh, "minutes": minutes, "reach_m": circle.reach_m, "band_m": circle.bands,
+        "max_snap_m": max_snap_m, "resident_points": int(len(pop)),
         "residents_unsnapped": int((~targets.reached).sum()),
         "population_unsnapped": float(pop[~targets.reached].sum()),
     }
-    search = (
-        f"one multi-source Dijkstra per category over the walk network (cut-off {cutoff:g} m); residents and "
-        f"facilities snapped to the nearest edge within {max_snap_m:g} m (snap distance walked); residents beyond "
-        f"it count as not covered"
-    )
     rows: list[Indicator] = []
     table = pd.DataFrame(index=residents.index)
     covered_all = np.ones(len(pop), dtype=bool)
     absent: list[str] = []
-    no_data_cats: list[str] = []
-    for cat in cats:
-        en = _category_table()[cat].get("en", cat)
-        col = f"dist_m_{cat}"
-        if not layer_present:
-            no_data_cats.append(cat)
-            table[col] = np.nan
-            rows += [no_data(n, unit, scope, category_missing(cat)) for n in names[cat]]
+    for cat in circle.cats:
+        if is_empty_layer(facilities):
+            table[f"dist_m_{cat}"] = np.nan
+            rows += [no_data(n, "%", scope, category_missing(cat)) for n in circle.names(cat)]
             continue
-        pts = _category_points(facilities, cat)
-        note = ""
-        if len(pts) == 0:
-            absent.append(cat)
-            dist = np.full(len(pop), np.inf)
-            fac_unsnapped = 0
-            note = f"; no {cat} mapped in the area; OSM coverage may be incomplete ({category_missing(cat)})"
-        else:
-            sources = snap_points(net, pts, max_snap_m)
-            fac_unsnapped = int((~sources.reached).sum())
-            dist = nearest_distance(net, targets, sources, cutoff=cutoff)
-        table[col] = dist
-        covered_all &= dist <= reach_m
-        params = base_params | {"facilities": int(len(pts)), "facilities_unsnapped": fac_unsnapped}
-        for name, limit in zip(names[cat], [reach_m, *bands], strict=True):
-            what = (f"within {minutes:g} min walk ({reach_m:g} m at {kmh:g} km/h)" if name == names[cat][0]
-                    else f"within {limit:g} m walk")
-            rows.append(
-                Indicator(
-                    name,
-                    share_pct(pop, dist <= limit),
-                    unit,
-                    scope,
-                    f"population share {what} of the nearest {en} ({cat}); {search}{note}",
-                    ("facilities", "population", "roads"),
-                    params | {"limit_m": limit, "population_covered": float(pop[dist <= limit].sum())},
-                )
-            )
-    if no_data_cats:
-        rows.append(no_data(complete_name, unit, scope,
-                            "facilities: supply a facilities layer (OSM via --osm FILE, or a POI table) covering "
-                            f"{', '.join(no_data_cats)}"))
+        dist, cat_rows = _category_rows(network, targets, pop, facilities, cat, circle, scope, base_params)
+        absent += [cat] if cat_rows[0].params["facilities"] == 0 else []
+        table[f"dist_m_{cat}"] = dist
+        covered_all &= dist <= circle.reach_m
+        rows += cat_rows
+    rows.append(_complete_row(facilities, pop, covered_all, absent, circle, scope, base_params))
+    return Result(rows, per_feature=table)
+
+
+def _category_rows(network: Network, targets: Snapped, pop: np.ndarray, facilities: gpd.GeoDataFrame, cat: str,
+                   circle: _Circle, scope: str, base_params: dict) -> tuple[np.ndarray, list[Indicator]]:
+    """Distances to the nearest facility of ``cat`` and its rows (time limit, then each band)."""
+    en = _category_table()[cat].get("en", cat)
+    pts = _category_points(facilities, cat)
+    note = ""
+    if len(pts) == 0:
+        dist = np.full(len(pop), np.inf)
+        fac_unsnapped = 0
+        note = f"; no {cat} mapped in the area; OSM coverage may be incomplete ({category_missing(cat)})"
     else:
-        note = f"; categories with nothing mapped: {', '.join(absent)} (OSM coverage may be incomplete)" if absent else ""
-        rows.append(
-            Indicator(
-                complete_name,
-                share_pct(pop, covered_all),
-                unit,
-                scope,
-                f"population share within {minutes:g} min walk ({reach_m:g} m at {kmh:g} km/h) of every category "
-                f"({', '.join(cats)}); {search}{note}",
-                ("facilities", "population", "roads"),
-                base_params | {"categories": cats, "categories_absent": absent,
-                               "population_covered": float(pop[covered_all].sum())},
-            )
-        )
-    return rows, table
+        sources = snap_points(network, pts, circle.max_snap_m)
+        fac_unsnapped = int((~sources.reached).sum())
+        dist = nearest_distance(network, targets, sources, cutoff=circle.cutoff_m)
+    params = base_params | {"facilities": int(len(pts)), "facilities_unsnapped": fac_unsnapped}
+    rows = []
+    names = circle.names(cat)
+    for name, limit in zip(names, [circle.reach_m, *circle.bands], strict=True):
+        what = (f"within {circle.minutes:g} min walk ({circle.reach_m:g} m at {circle.kmh:g} km/h)"
+                if name == names[0] else f"within {limit:g} m walk")
+        rows.append(Indicator(
+            name, share_pct(pop, dist <= limit), "%", scope,
+            f"population share {what} of the nearest {en} ({cat}); {circle.search_text()}{note}", _INPUTS,
+            params | {"limit_m": limit, "population_covered": float(pop[dist <= limit].sum())},
+        ))
+    return dist, rows
+
+
+def _complete_row(facilities: gpd.GeoDataFrame | None, pop: np.ndarray, covered_all: np.ndarray,
+                  absent: list[str], circle: _Circle, scope: str, base_params: dict) -> Indicator:
+    """``lifecircle_complete_pct``: every category within the time (no data without a facilities layer)."""
+    if is_empty_layer(facilities):
+        return no_data(COMPLETE_ID, "%", scope,
+                       "facilities: supply a facilities layer (OSM via --osm FILE, or a POI table) covering "
+                       f"{', '.join(circle.cats)}")
+    note = f"; categories with nothing mapped: {', '.join(absent)} (OSM coverage may be incomplete)" if absent else ""
+    return Indicator(
+        COMPLETE_ID, share_pct(pop, covered_all), "%", scope,
+        f"population share within {circle.minutes:g} min walk ({circle.reach_m:g} m at {circle.kmh:g} km/h) of "
+        f"every category ({', '.join(circle.cats)}); {circle.search_text()}{note}", _INPUTS,
+        base_params | {"categories": circle.cats, "categories_absent": absent,
+                       "population_covered": float(pop[covered_all].sum())},
+    )
 
 
 # --------------------------------------------------------------------------- grid
@@ -240,7 +289,7 @@ def grid_cells(area: shapely.Geometry, cell_m: float) -> tuple[np.ndarray, np.nd
 
 
 def access_grid(
-    net: Network,
+    network: Network,
     facilities: gpd.GeoDataFrame | None,
     area: AreaLike,
     crs: pyproj.CRS | str,
@@ -263,6 +312,7 @@ def access_grid(
     without facilities and the parameters.
     """
     cats = select_categories(categories)
+    check_facility_categories(facilities)
     kmh = walk_speed(walk_kmh)
     metres_per_min = kmh * 1000.0 / 60.0
     geom = area_geometry(area, crs)
@@ -270,18 +320,18 @@ def access_grid(
         raise KmgisError("access grid: the area is missing or empty")
     cells, cx, cy = grid_cells(geom, cell_m)
     centres = gpd.GeoSeries(shapely.points(cx, cy), crs=crs)
-    targets: Snapped = snap_points(net, centres, max_snap_m)
+    targets: Snapped = snap_points(network, centres, max_snap_m)
     out: dict[str, np.ndarray] = {"cell_id": np.arange(len(cells))}
     complete = np.ones(len(cells), dtype=bool)
     absent = []
-    layer_present = not is_missing(facilities)
+    layer_present = not is_empty_layer(facilities)
     for cat in cats:
         pts = _category_points(facilities, cat) if layer_present else None
         if pts is None or len(pts) == 0:
             absent.append(cat)
             dist = np.full(len(cells), np.inf)
         else:
-            dist = nearest_distance(net, targets, snap_points(net, pts, max_snap_m), cutoff=max_m)
+            dist = nearest_distance(network, targets, snap_points(network, pts, max_snap_m), cutoff=max_m)
         minutes_to = np.where(np.isfinite(dist), dist / metres_per_min, np.nan)
         out[f"walk_min_{cat}"] = minutes_to
         complete &= minutes_to <= minutes  # NaN compares False
