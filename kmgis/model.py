@@ -125,3 +125,65 @@ def road_class_table() -> dict[str, dict[str, Any]]:
     if not isinstance(classes, dict) or not classes:
         raise KmgisError("layers/road_classes.yaml: expected a non-empty 'classes' mapping")
     return {str(name): dict(spec or {}) for name, spec in classes.items()}
+
+
+ROAD_CLASSES: dict[str, dict[str, Any]] = road_class_table()
+"""The model's road classes (read once, at import), highest class first."""
+
+
+def _alias_table() -> dict[str, str]:
+    """Accepted ``road_class`` values → model class: the classes, their ``_`` spelling and
+    Chinese names, the layer spellings of ``aliases`` and the OSM ``highway`` values
+    (``layers/road_classes.yaml``)."""
+    out: dict[str, str] = {}
+    for name, spec in ROAD_CLASSES.items():
+        out[name] = out[name.replace("-", "_")] = name
+        if spec.get("zh"):
+            out[str(spec["zh"])] = name
+    table = load_layers_yaml("road_classes")
+    for alias, name in {**(table.get("aliases") or {}), **(table.get("osm_highway") or {})}.items():
+        if str(name) not in ROAD_CLASSES:
+            raise KmgisError(f"layers/road_classes.yaml: {alias!r} maps to unknown class {name!r}")
+        out.setdefault(str(alias), str(name))
+    return out
+
+
+ROAD_CLASS_ALIASES: dict[str, str] = _alias_table()
+"""Every ``road_class`` value the road indicators accept, mapped to the model class (read at import).
+
+A raw office layer's ``secondary`` (次干路) is the OSM ``secondary`` → ``sub-arterial``;
+``主干路`` → ``arterial``.  Any other value is an error, never a silent drop."""
+
+
+def normalise_road_classes(roads: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, dict[str, int]]:
+    """``roads`` with every ``road_class`` a model class, and the count of each value mapped.
+
+    Values already in the model are kept; aliases (:data:`ROAD_CLASS_ALIASES`) are mapped
+    and counted (``{"secondary → sub-arterial": 1204}``); a missing or unknown value is a
+    one-line :class:`KmgisError` naming the known values.
+
+    >>> import geopandas as gpd, shapely
+    >>> raw = gpd.GeoDataFrame({"road_class": ["arterial", "secondary"]},
+    ...                        geometry=[shapely.LineString([(0, 0), (1, 1)])] * 2, crs="EPSG:4326")
+    >>> normalise_road_classes(raw)[1]
+    {'secondary → sub-arterial': 1}
+    """
+    values = roads["road_class"]
+    if values.isna().any():
+        raise KmgisError(f"roads: {int(values.isna().sum())} features have no road_class; give one of "
+                         f"{', '.join(ROAD_CLASSES)} (or an OSM highway value / Chinese class name)")
+    text = values.astype(str)
+    unknown = sorted(set(text) - set(ROAD_CLASS_ALIASES))
+    if unknown:
+        raise KmgisError(f"roads: unknown road_class value(s) {unknown[:8]} ({int(text.isin(unknown).sum())} "
+                         f"features); known classes: {', '.join(ROAD_CLASSES)}; also accepted: their Chinese "
+                         "names and OSM highway values (layers/road_classes.yaml)")
+    mapped = text.map(ROAD_CLASS_ALIASES)
+    changed = text != mapped
+    if not changed.any():
+        return roads, {}
+    pairs = (text[changed] + " → " + mapped[changed]).value_counts().sort_index()
+    out = roads.copy()
+    out["road_class"] = mapped.to_numpy()
+    return out, {str(k): int(v) for k, v in pairs.items()}
+"""Class → rank, 0 = highest (``road_classes.yaml`` order: expressway first)."""

@@ -22,11 +22,11 @@ import pandas as pd
 import pyproj
 import shapely
 
-from kmgis.config import load_layers_yaml
 from kmgis.crs import metric_crs
 from kmgis.errors import KmgisError
 from kmgis.geom import is_empty_layer, projected_crs
-from kmgis.model import WGS84, road_class_table
+from kmgis.model import ROAD_CLASSES as MODEL_ROAD_CLASSES
+from kmgis.model import WGS84, normalise_road_classes
 
 AreaLike = shapely.Geometry | gpd.GeoSeries | gpd.GeoDataFrame
 """An area: a shapely (Multi)Polygon in WGS84, or a GeoSeries/GeoDataFrame in any CRS."""
@@ -37,68 +37,10 @@ ROADS_INPUT = "roads"
 ROAD_INDICATORS = "road indicators"
 """What needs a metric CRS, in the error message of :func:`kmgis.geom.projected_crs`."""
 
-ROAD_CLASSES: dict[str, dict[str, Any]] = road_class_table()
-"""``layers/road_classes.yaml: classes`` (read at import), highest class first."""
+ROAD_CLASSES: dict[str, dict[str, Any]] = MODEL_ROAD_CLASSES
+"""``layers/road_classes.yaml: classes`` (read at import, :mod:`kmgis.model`), highest class first."""
 
 CLASS_RANK: dict[str, int] = {name: k for k, name in enumerate(ROAD_CLASSES)}
-
-
-def _alias_table() -> dict[str, str]:
-    """Accepted ``road_class`` values → model class: the classes, their ``_`` spelling and
-    Chinese names, the layer spellings of ``aliases`` and the OSM ``highway`` values
-    (``layers/road_classes.yaml``)."""
-    out: dict[str, str] = {}
-    for name, spec in ROAD_CLASSES.items():
-        out[name] = out[name.replace("-", "_")] = name
-        if spec.get("zh"):
-            out[str(spec["zh"])] = name
-    table = load_layers_yaml("road_classes")
-    for alias, name in {**(table.get("aliases") or {}), **(table.get("osm_highway") or {})}.items():
-        if str(name) not in ROAD_CLASSES:
-            raise KmgisError(f"layers/road_classes.yaml: {alias!r} maps to unknown class {name!r}")
-        out.setdefault(str(alias), str(name))
-    return out
-
-
-ROAD_CLASS_ALIASES: dict[str, str] = _alias_table()
-"""Every ``road_class`` value the road indicators accept, mapped to the model class (read at import).
-
-A raw office layer's ``secondary`` (次干路) is the OSM ``secondary`` → ``sub-arterial``;
-``主干路`` → ``arterial``.  Any other value is an error, never a silent drop."""
-
-
-def normalise_road_classes(roads: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, dict[str, int]]:
-    """``roads`` with every ``road_class`` a model class, and the count of each value mapped.
-
-    Values already in the model are kept; aliases (:data:`ROAD_CLASS_ALIASES`) are mapped
-    and counted (``{"secondary → sub-arterial": 1204}``); a missing or unknown value is a
-    one-line :class:`KmgisError` naming the known values.
-
-    >>> import geopandas as gpd, shapely
-    >>> raw = gpd.GeoDataFrame({"road_class": ["arterial", "secondary"]},
-    ...                        geometry=[shapely.LineString([(0, 0), (1, 1)])] * 2, crs="EPSG:4326")
-    >>> normalise_road_classes(raw)[1]
-    {'secondary → sub-arterial': 1}
-    """
-    values = roads["road_class"]
-    if values.isna().any():
-        raise KmgisError(f"roads: {int(values.isna().sum())} features have no road_class; give one of "
-                         f"{', '.join(ROAD_CLASSES)} (or an OSM highway value / Chinese class name)")
-    text = values.astype(str)
-    unknown = sorted(set(text) - set(ROAD_CLASS_ALIASES))
-    if unknown:
-        raise KmgisError(f"roads: unknown road_class value(s) {unknown[:8]} ({int(text.isin(unknown).sum())} "
-                         f"features); known classes: {', '.join(ROAD_CLASSES)}; also accepted: their Chinese "
-                         "names and OSM highway values (layers/road_classes.yaml)")
-    mapped = text.map(ROAD_CLASS_ALIASES)
-    changed = text != mapped
-    if not changed.any():
-        return roads, {}
-    pairs = (text[changed] + " → " + mapped[changed]).value_counts().sort_index()
-    out = roads.copy()
-    out["road_class"] = mapped.to_numpy()
-    return out, {str(k): int(v) for k, v in pairs.items()}
-"""Class → rank, 0 = highest (``road_classes.yaml`` order: expressway first)."""
 
 
 def city_road_classes(*, include_internal: bool = False) -> list[str]:

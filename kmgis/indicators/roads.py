@@ -62,10 +62,10 @@ from kmgis.indicators.road_layer import (
     indicator_slug,
     line_parts_m,
     metric_crs_of,
-    normalise_road_classes,
     oneway_sign,
     road_indicator_inputs,
 )
+from kmgis.model import normalise_road_classes
 
 __all__ = [
     "CROSS_CLASS_GAP_M",
@@ -190,7 +190,7 @@ def road_density(
         touching the area (km, what whole-edge counting as in OSMnx would give), and the
         share of city-road length whose one-way status is unknown (where divided roads
         cannot be detected and may count twice).  ``road_class`` values outside the model
-        are mapped through :data:`~kmgis.indicators.road_layer.ROAD_CLASS_ALIASES` (counted in
+        are mapped through :data:`~kmgis.model.ROAD_CLASS_ALIASES` (counted in
         ``params["road_classes_mapped"]``) or raise a one-line error — never dropped.  With no
         roads, no city roads or no area, ``no data`` records name what to supply.
 

@@ -33,6 +33,7 @@ from scipy.spatial import cKDTree
 
 from kmgis.config import load_layers_yaml
 from kmgis.errors import KmgisError
+from kmgis.model import normalise_road_classes
 from kmgis.network.graph import Mode, Network
 
 NodePolicy = Literal["auto", "endpoints", "shared_vertices"]
@@ -379,6 +380,9 @@ def build_network(
         In ``crs`` (metres, seconds), with :attr:`Network.summary` saying how it was built.
     """
     crs = _checked_crs(crs, mode, roads)
+    if "road_class" not in roads.columns:
+        raise KmgisError("roads layer has no road_class column (see kmgis.model, layer 'roads')")
+    roads, classes_mapped = normalise_road_classes(roads)
     rules = rules if rules is not None else road_rules()
     walk_kmh = float(walk_kmh or rules.walk_kmh)
     if walk_kmh <= 0:
@@ -408,6 +412,7 @@ def build_network(
     summary = {
         "mode": mode,
         "crs": crs.to_string(),
+        **({"road_classes_mapped": classes_mapped} if classes_mapped else {}),
         "node_policy": node_policy + (" (OSM node ids)" if end_keys is not None else ""),
         "snap_tolerance_m": snap_tolerance_m,
         "t_junctions_joined": int(t_joined),
