@@ -1,7 +1,10 @@
-"""Configuration: where layers/ and the data directory are, and the YAML tables in layers/.
+"""Configuration: the tables of ``layers/``, the shipped recipes, the data directory, and the models.
 
-The data directory is ``--data DIR``, else ``$KMGIS_DATA``, else ``../shared/data`` next to the
-project (the offline Kunming data), resolved by :func:`data_dir`.
+The tables (catalog.yaml, targets.yaml, …, population.csv) ship inside the package as
+``kmgis.layers`` and the recipes as ``kmgis.recipes`` (the project's top-level ``layers/`` and
+``recipes/`` folders, mapped by setuptools; read through :mod:`importlib.resources`).  A user
+folder named by ``$KMGIS_LAYERS`` (or ``kmgis --layers DIR``) overrides them file by file, see
+:func:`layers_path`.  The data directory is resolved by :func:`data_dir`.
 """
 
 from __future__ import annotations
@@ -18,27 +21,109 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from kmgis.errors import KmgisError
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+LAYERS_ENV = "KMGIS_LAYERS"
+DATA_ENV = "KMGIS_DATA"
+
+_CHECKOUT = Path(__file__).resolve().parents[1]
+#: The folder above the package: the source checkout in an editable install (``site-packages`` in an
+#: installed wheel).  kmgis itself no longer uses it; kept for the tests that locate the checkout.
+PROJECT_ROOT = _CHECKOUT
+
+
+def _in_checkout() -> bool:
+    """Whether this kmgis is imported from its source checkout (editable install or ``PYTHONPATH``)."""
+    return (_CHECKOUT / "pyproject.toml").is_file()
+
+
+def _package_dir(package: str, checkout_folder: str) -> Path:
+    """The folder of a data package (``kmgis.layers``, ``kmgis.recipes``) on disk.
+
+    Parameters
+    ----------
+    package : str
+        The package, read through :func:`importlib.resources.files`.
+    checkout_folder : str
+        Its folder at the top of the source checkout, used when the package is not importable
+        because kmgis runs from a checkout that was never installed (``PYTHONPATH=.``).
+
+    Returns
+    -------
+    Path
+    """
+    try:
+        return Path(str(importlib.resources.files(package)))
+    except ModuleNotFoundError:
+        local = _CHECKOUT / checkout_folder
+        if _in_checkout() and local.is_dir():
+            return local
+        raise KmgisError(f"kmgis is installed without its package data {package}: reinstall kmgis") from None
 
 
 def layers_dir() -> Path:
-    """The folder holding catalog.yaml, targets.yaml, facilities.yaml, speeds.yaml, …
+    """The folder of the packaged tables (``kmgis.layers``: catalog.yaml, targets.yaml, speeds.yaml, …).
 
-    ``$KMGIS_LAYERS`` overrides the default ``<project>/layers``.
+    These are the defaults; :func:`layers_path` applies the user's override folder.
+
+    Returns
+    -------
+    Path
     """
-    path = Path(os.environ.get("KMGIS_LAYERS", PROJECT_ROOT / "layers"))
-    if not (path / "catalog.yaml").is_file():
-        raise KmgisError(
-            f"layers folder not found at {path} (expected catalog.yaml there); install kmgis from its "
-            "source tree with `pip install -e .` or set KMGIS_LAYERS"
-        )
+    return _package_dir("kmgis.layers", "layers")
+
+
+def _user_folder(value: str | None) -> Path | None:
+    if value is None:
+        return None
+    path = Path(value).expanduser()
+    if not path.is_dir():
+        raise KmgisError(f"layers folder {path} (--layers or {LAYERS_ENV}) does not exist or is not a folder")
     return path
 
 
+def user_layers_dir() -> Path | None:
+    """The user's override folder: ``$KMGIS_LAYERS`` (``kmgis --layers DIR`` sets it), or None.
+
+    Returns
+    -------
+    Path or None
+
+    Raises
+    ------
+    KmgisError
+        If the variable names a folder that does not exist.
+    """
+    return _user_folder(os.environ.get(LAYERS_ENV) or None)
+
+
+def _layers_file(filename: str, override: str | None) -> Path:
+    user = _user_folder(override)
+    if user is not None and (user / filename).is_file():
+        return user / filename
+    return layers_dir() / filename
+
+
+def layers_path(filename: str) -> Path:
+    """Where the table ``filename`` (``targets.yaml``, ``population.csv``, …) is read from.
+
+    The file of that name in the user's folder (:func:`user_layers_dir`) when there is one, else the
+    packaged file: a planner can ship only their own ``targets.yaml``.
+
+    Parameters
+    ----------
+    filename : str
+        File name inside ``layers/``.
+
+    Returns
+    -------
+    Path
+        The path (the packaged one also when that file does not exist).
+    """
+    return _layers_file(filename, os.environ.get(LAYERS_ENV) or None)
+
+
 @functools.cache
-def load_layers_yaml(name: str) -> dict[str, Any]:
-    """Parse ``layers/<name>.yaml`` (cached).  Raises :class:`KmgisError` if absent or invalid."""
-    path = layers_dir() / f"{name}.yaml"
+def _parse_layers_yaml(name: str, override: str | None) -> dict[str, Any]:
+    path = _layers_file(f"{name}.yaml", override)
     try:
         with path.open(encoding="utf-8") as f:
             data = yaml.safe_load(f)
@@ -51,26 +136,123 @@ def load_layers_yaml(name: str) -> dict[str, Any]:
     return data
 
 
-def default_data_dir() -> Path:
-    """``../shared/data`` beside the project (the offline Kunming data of the team)."""
-    return PROJECT_ROOT.parent / "shared" / "data"
+def load_layers_yaml(name: str) -> dict[str, Any]:
+    """Parse the table ``<name>.yaml``: the user's copy if any (:func:`layers_path`), else the packaged one.
+
+    Cached per name and override folder, so a change of ``$KMGIS_LAYERS`` takes effect at once;
+    ``load_layers_yaml.cache_clear()`` empties the cache (after editing a table in place).
+
+    Parameters
+    ----------
+    name : str
+        Table name without ``.yaml`` (``"targets"``).
+
+    Returns
+    -------
+    dict
+        The parsed mapping (shared between callers: do not modify it).
+
+    Raises
+    ------
+    KmgisError
+        If the table is absent, invalid YAML or not a mapping, or the override folder does not exist.
+    """
+    return _parse_layers_yaml(name, os.environ.get(LAYERS_ENV) or None)
+
+
+load_layers_yaml.cache_clear = _parse_layers_yaml.cache_clear  # type: ignore[attr-defined]
+
+
+def _recipes_dir() -> Path:
+    return _package_dir("kmgis.recipes", "recipes")
+
+
+def packaged_recipes() -> list[str]:
+    """Names of the recipes shipped in ``kmgis.recipes``: ``anning``, …, ``samples/osm-sample``.
+
+    Returns
+    -------
+    list of str
+        Top-level recipes first, each group sorted.
+    """
+    root = _recipes_dir()
+    names = (p.relative_to(root).with_suffix("").as_posix() for p in root.rglob("*.yaml"))
+    return sorted(names, key=lambda n: (n.count("/"), n))
+
+
+def packaged_recipe(name: str) -> Path:
+    """The file of a recipe shipped with kmgis.
+
+    Parameters
+    ----------
+    name : str
+        ``"jinning"``, ``"metro"``, ``"samples/osm-sample"`` (a ``.yaml`` suffix is accepted).
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    KmgisError
+        If no such recipe ships with kmgis; the message names the known ones.
+    """
+    key = name.removesuffix(".yaml")
+    known = packaged_recipes()
+    if key not in known:
+        raise KmgisError(f"no recipe {name!r} ships with kmgis; known recipes: {', '.join(known)}")
+    return _recipes_dir() / f"{key}.yaml"
+
+
+def default_data_dir() -> Path | None:
+    """The implicit data directory: the first existing folder of
+
+    1. ``../shared/data`` relative to the current working directory;
+    2. ``../shared/data`` beside the source checkout holding kmgis (editable installs only).
+
+    Returns
+    -------
+    Path or None
+        The resolved folder, or None when neither exists.
+    """
+    candidates = [Path.cwd().parent / "shared" / "data"]
+    if _in_checkout():
+        candidates.append(_CHECKOUT.parent / "shared" / "data")
+    return next((c.resolve() for c in candidates if c.is_dir()), None)
 
 
 def data_dir(cli_value: str | os.PathLike | None = None, *, must_exist: bool = True) -> Path | None:
-    """Resolve the data directory: ``--data``, else ``$KMGIS_DATA``, else ``../shared/data``.
+    """Resolve the data directory.
 
-    An explicitly given directory (flag or environment) that does not exist is an error;
-    the implicit default may be absent, in which case ``None`` is returned.
+    In order: ``--data DIR`` (``cli_value``), else ``$KMGIS_DATA``, else ``../shared/data`` relative to
+    the current working directory if it exists, else ``../shared/data`` beside the source checkout
+    (editable installs) if it exists (:func:`default_data_dir`).
+
+    Parameters
+    ----------
+    cli_value : str or path-like, optional
+        The ``--data`` option.
+    must_exist : bool
+        Whether an explicitly given directory (flag or environment) must exist.
+
+    Returns
+    -------
+    Path or None
+        The resolved directory; None when nothing was given and no default exists.
+
+    Raises
+    ------
+    KmgisError
+        If an explicitly given directory does not exist (with ``must_exist``).
     """
-    explicit = cli_value if cli_value is not None else os.environ.get("KMGIS_DATA") or None
+    explicit = cli_value if cli_value is not None else os.environ.get(DATA_ENV) or None
     if explicit is not None:
         path = Path(explicit).expanduser()
         if must_exist and not path.is_dir():
-            origin = "--data" if cli_value is not None else "KMGIS_DATA"
+            origin = "--data" if cli_value is not None else DATA_ENV
             raise KmgisError(f"data directory {path} ({origin}) does not exist or is not a folder")
         return path.resolve()
-    path = default_data_dir()
-    return path.resolve() if path.is_dir() else None
+    return default_data_dir()
 
 
 # --------------------------------------------------------------------------- catalogue
@@ -161,7 +343,7 @@ def resolve_path(path: str, data: Path | None) -> Path:
         except ModuleNotFoundError:
             raise KmgisError(f"{path}: Python package {package!r} is not installed") from None
     if path.startswith("layers:"):
-        return layers_dir() / path[len("layers:"):]
+        return layers_path(path[len("layers:"):])
     candidate = Path(path).expanduser()
     if candidate.is_absolute():
         return candidate
