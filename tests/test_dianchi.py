@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import re
+import sys
 
 import geopandas as gpd
 import numpy as np
@@ -287,3 +290,83 @@ def test_cli_dianchi_with_a_dem_and_a_basin_layer(tmp_path, capsys, lake_m):
     gdf = gpd.read_file(tmp_path / "b" / "dianchi" / "zones.gpkg").to_crs(METRIC).set_index("zone_id")
     given = gpd.read_file(basin).to_crs(METRIC).geometry.iloc[0]
     assert abs(gdf.loc["dianchi_basin"].geometry.area - given.area) < 50.0
+
+
+# --------------------------------------------------------------------------- pure: plain in-memory inputs
+
+
+_FILE_EVENTS = {"open", "os.listdir", "os.scandir", "os.mkdir", "os.remove", "os.rename", "shutil.copyfile"}
+_WATCH: dict = {"on": False, "seen": [], "hooked": False}
+
+
+def _audit(event: str, args: tuple) -> None:
+    if _WATCH["on"] and event in _FILE_EVENTS:
+        _WATCH["seen"].append((event, args[0] if args else None))
+
+
+@contextlib.contextmanager
+def no_file_access():
+    """Record every file-system access (Python audit events) inside the block; fail if there was any."""
+    if not _WATCH["hooked"]:
+        sys.addaudithook(_audit)  # stays for the process; records only while a block is on
+        _WATCH["hooked"] = True
+    _WATCH["seen"] = []
+    _WATCH["on"] = True
+    try:
+        yield
+    finally:
+        _WATCH["on"] = False
+    assert _WATCH["seen"] == [], f"touched the file system: {_WATCH['seen'][:5]}"
+
+
+def test_derive_zones_runs_on_plain_in_memory_inputs():
+    """A round lake, a basin and one river made in memory: the zones follow the rules, no file is read."""
+    from kmgis.indicators.dianchi import Inputs, derive_zones
+    from kmgis.workflows.dianchi import load_rules
+
+    rules = load_rules()  # the YAML is read here, before the check: derive_zones takes it as an argument
+    lake = shapely.Point(300_000, 2_750_000).buffer(3000, quad_segs=QUAD)
+    basin = lake.buffer(20_000, quad_segs=QUAD)
+    river = shapely.LineString([(300_000, 2_764_000), (300_000, 2_752_000)])
+    official = gpd.GeoDataFrame({"zone": ["一级保护区"]}, geometry=[lake.buffer(250)], crs=METRIC).to_crs("EPSG:4326")
+    with_official = copy.deepcopy(rules)
+    for z in with_official["zones"]:
+        if z["id"] == "g2013_zone1":
+            z["official"] = {"layer": "my_zone1", "column": "zone", "value": "一级保护区"}
+    inputs = Inputs(lake=lake, crs=METRIC, described={"lake": "in memory"}, rivers=river, basin=basin,
+                    basin_approximate=False)
+    with no_file_access():
+        zs = derive_zones(inputs, rules)
+        inputs.official = {"my_zone1": official}
+        zs_official = derive_zones(inputs, with_official)
+    assert {z.id for z in zs.derived()} >= {"dianchi_water", "g2013_zone1", "g2013_zone2", "g2013_zone2_rivers",
+                                            "g2013_zone3", "g2023_core", "dianchi_basin"}
+    assert all(z.approximate for z in zs.derived())
+    assert abs(zs.get("g2013_zone1").geometry.area - lake.buffer(100, quad_segs=QUAD).area) < 1.0
+    assert abs(zs.get("dianchi_basin").area_km2 - basin.area / 1e6) < 1e-6
+    strips = zs.get("g2013_zone2_rivers").geometry
+    expect = river.buffer(60, quad_segs=QUAD).intersection(basin).difference(lake.buffer(100, quad_segs=QUAD))
+    assert abs(strips.area - expect.area) < 1.0
+    z1 = zs_official.get("g2013_zone1")
+    assert z1.derived and not z1.approximate and z1.method == "official layer my_zone1"
+    assert abs(z1.geometry.area - lake.buffer(250).area) < 1.0
+    assert zs.notes == ["lake: in memory"]
+
+
+def test_basin_from_dem_arrays_needs_no_file():
+    """The watershed from arrays (no raster file): a bowl of radius 3 km around a small lake."""
+    import rasterio.features  # noqa: F401  (imported before the check: an import reads files)
+    from rasterio.transform import from_origin
+
+    from kmgis.indicators.dianchi import basin_from_dem_grid
+
+    cx, cy, cell, n = 300_000.0, 2_750_000.0, 100.0, 100
+    x0, y0 = cx - n * cell / 2, cy + n * cell / 2
+    xx, yy = np.meshgrid(x0 + (np.arange(n) + 0.5) * cell, y0 - (np.arange(n) + 0.5) * cell)
+    r = np.hypot(xx - cx, yy - cy)
+    elev = np.where(r < 3000, 1900 + r / 10, 2200 - (r - 3000) / 10)
+    lake = gpd.GeoSeries([shapely.Point(cx, cy).buffer(400)], crs=METRIC).to_crs("EPSG:4326").iloc[0]
+    with no_file_access():
+        basin = basin_from_dem_grid(elev, np.isfinite(elev), from_origin(x0, y0, cell, cell), METRIC, lake)
+    basin_m = gpd.GeoSeries([basin], crs="EPSG:4326").to_crs(METRIC).iloc[0]
+    assert abs(basin_m.area - np.pi * 3000**2) / (np.pi * 3000**2) < 0.06

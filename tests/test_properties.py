@@ -62,7 +62,7 @@ _ZONE = shapely.Polygon([(0, 0), (1000, 0), (1000, 1000), (0, 1000)], [[(400, 40
 @settings(max_examples=300, deadline=None)
 @given(st.floats(-1500, 2500), st.floats(-1500, 2500), st.floats(1.0, 800.0))
 def test_site_check_relation_is_consistent_with_overlap_and_distance(x, y, r):
-    from kmgis.workflows.check_site import relate
+    from kmgis.indicators.sitecheck import relate
 
     site = shapely.Point(x, y).buffer(r, quad_segs=8)
     rel = relate(site, _ZONE)

@@ -5,6 +5,7 @@ Overlaps and distances are checked against a shapely computation in the test (1 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -389,3 +390,62 @@ def test_exit_codes_through_the_real_command(workdir):
     assert p.returncode == 3 and json.loads(p.stdout)["verdict"] == "conflict"
     p = run("24.85,102.70")
     assert p.returncode == 2 and p.stderr.count("\n") == 1 and "Traceback" not in p.stderr
+
+
+# --------------------------------------------------------------------------- pure: plain in-memory inputs
+
+
+_FILE_EVENTS = {"open", "os.listdir", "os.scandir", "os.mkdir", "os.remove", "os.rename", "shutil.copyfile"}
+_WATCH: dict = {"on": False, "seen": [], "hooked": False}
+
+
+def _audit(event: str, args: tuple) -> None:
+    if _WATCH["on"] and event in _FILE_EVENTS:
+        _WATCH["seen"].append((event, args[0] if args else None))
+
+
+@contextlib.contextmanager
+def no_file_access():
+    """Record every file-system access (Python audit events) inside the block; fail if there was any."""
+    if not _WATCH["hooked"]:
+        sys.addaudithook(_audit)  # stays for the process; records only while a block is on
+        _WATCH["hooked"] = True
+    _WATCH["seen"] = []
+    _WATCH["on"] = True
+    try:
+        yield
+    finally:
+        _WATCH["on"] = False
+    assert _WATCH["seen"] == [], f"touched the file system: {_WATCH['seen'][:5]}"
+
+
+def test_check_site_runs_on_plain_in_memory_inputs():
+    """A site and protection layers made in memory: relation, distances and verdict, no file read or written."""
+    from kmgis.indicators.sitecheck import Layer, Unavailable, check_site
+    from kmgis.sources.site import Site
+
+    zone = shapely.box(300_000, 2_750_000, 301_000, 2_751_000)
+    layers = [Layer("zone_a", "甲区", "zone A", "protection", zone, "conflict", "keep_out", "禁止建设", "no building",
+                    False, "test"),
+              Layer("zone_b", "乙区", "zone B", "dianchi_zone", zone.buffer(2000), "caution", "keep_out", "", "", True,
+                    "test")]
+    missing = [Unavailable("farmland", "永久基本农田", "permanent basic farmland", "supply: a layer")]
+    sites = [shapely.box(300_900, 2_750_400, 301_100, 2_750_600),  # straddles zone A's east edge
+             shapely.Point(301_150, 2_750_500),  # 150 m east of zone A
+             shapely.Point(310_000, 2_750_500)]  # far from both
+    metric = gpd.GeoSeries(sites, crs=METRIC)
+    gdf = gpd.GeoDataFrame({"label": ["straddle", "near", "far"]}, geometry=metric.to_crs(WGS84), crs=WGS84)
+    site = Site(gdf, metric, "in memory", "EPSG:32648", False)
+    with no_file_access():
+        res = check_site(site, layers, missing, caution_m=200.0)
+        near_only = check_site(Site(gdf.iloc[1:2].reset_index(drop=True), metric.iloc[1:2].reset_index(drop=True),
+                                    "in memory", "EPSG:32648", False), layers[:1], [], caution_m=100.0)
+    assert res["verdict"] == "conflict" and res["exit_code"] == 3
+    assert [f["verdict"] for f in res["features"]] == ["conflict", "caution", "clear"]
+    a = rows(res, 0)["zone_a"]
+    assert a["relation"] == "overlaps" and abs(a["overlap_m2"] - 100 * 200) < 1e-6 and a["overlap_pct"] == 50.0
+    assert rows(res, 1)["zone_a"]["distance_m"] == 150.0 and rows(res, 1)["zone_a"]["effect"] == "caution"
+    assert rows(res, 1)["zone_b"]["relation"] == "inside" and rows(res, 1)["zone_b"]["effect"] == "caution"
+    assert rows(res, 2)["farmland"]["status"] == "not available"
+    assert res["approximate_layers"] == ["zone_b"] and "not checked" in res["verdict_text"]
+    assert near_only["verdict"] == "clear" and near_only["exit_code"] == 0
