@@ -121,8 +121,8 @@ def nproc() -> int:
 
 
 def versions() -> dict[str, str]:
-    """Python and library versions (kmgis.workflows.pipeline.package_versions over this benchmark's list)."""
-    from kmgis.workflows.pipeline import package_versions
+    """Python and library versions (kmgis.workflows.common.package_versions over this benchmark's list)."""
+    from kmgis.workflows.common import package_versions
 
     return package_versions(tuple(_VERSIONED))
 

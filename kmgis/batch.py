@@ -18,7 +18,13 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import pandas as pd
+
+from kmgis.config import MetroRecipe, load_recipe
 from kmgis.errors import KmgisError
+from kmgis.outputs.travel_times import write_metro
+from kmgis.workflows.metro import run_metro
+from kmgis.workflows.pipeline import run_recipe
 
 
 @dataclass
@@ -41,25 +47,37 @@ def _peak_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
+def _run_recipe_file(path: Path, data: Path | None, out_root: Path
+                     ) -> tuple[str, str, pd.DataFrame, float | None]:
+    """Run one recipe file and write its results: (recipe id, output folder, scorecard, built-up area km²).
+
+    A metro recipe (``kind: metro``) goes to the metro workflow and its writer, any other to the recipe run.
+    """
+    if isinstance(load_recipe(path), MetroRecipe):
+        metro = run_metro(path, data, progress=False)
+        written = write_metro(metro, out_root)
+        return metro.recipe_id, str(written.out_dir), metro.scorecard, metro.built_up_km2
+    res = run_recipe(path, data, out_root, progress=False)
+    return res.recipe_id, str(res.out_dir), res.scorecard, res.built_up_km2
+
+
 def run_one(path: str, data: str | None, out_root: str) -> dict:
     """Run one recipe; never raises (a failure is a result).  Returns a TaskResult as a dict."""
-    from kmgis.workflows.pipeline import run_recipe
-
     t0 = time.perf_counter()
     p = Path(path)
     try:
-        res = run_recipe(p, Path(data) if data else None, Path(out_root), progress=False)
+        data_dir = Path(data) if data else None
+        recipe_id, out_dir, card, built_up_km2 = _run_recipe_file(p, data_dir, Path(out_root))
     except KmgisError as exc:
         return asdict(TaskResult(p.stem, path, "failed", round(time.perf_counter() - t0, 2), _peak_mb(), str(exc)))
     except Exception as exc:  # noqa: BLE001 - a crash in one recipe must not stop the batch
         last = traceback.format_exception_only(type(exc), exc)[-1].strip()
         return asdict(TaskResult(p.stem, path, "failed", round(time.perf_counter() - t0, 2), _peak_mb(),
                                  f"unexpected error: {last}"))
-    card = res.scorecard
     dens = card.loc[card["indicator"] == "road_density_km_per_km2", "value"]
     density = float(dens.iloc[0]) if len(dens) and dens.iloc[0] != "no data" else None
-    return asdict(TaskResult(res.recipe_id, path, "ok", round(time.perf_counter() - t0, 2), _peak_mb(), "",
-                             str(res.out_dir), res.built_up_km2, density))
+    return asdict(TaskResult(recipe_id, path, "ok", round(time.perf_counter() - t0, 2), _peak_mb(), "",
+                             out_dir, built_up_km2, density))
 
 
 def run_batch(

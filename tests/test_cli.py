@@ -67,9 +67,11 @@ def test_demo_writes_a_real_result(tmp_path):
 
 
 def test_demo_without_data_runs_on_the_osm_sample(tmp_path):
-    from kmgis.workflows.pipeline import run_demo
+    from kmgis.outputs.travel_times import write_demo
+    from kmgis.workflows.demo import run_demo
 
-    res = run_demo(tmp_path, None, progress=False)
+    res = run_demo(None, progress=False)
+    write_demo(res, tmp_path)
     assert "OSM sample" in res.source
     assert res.network["nodes"] > 1000
     nodes = gpd.read_file(tmp_path / "demo" / "osm_sample_walk.gpkg", layer="nodes")

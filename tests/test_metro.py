@@ -1,6 +1,7 @@
 """The metropolitan one-hour circle: recipes/metro.yaml on the real Kunming road layer, the member
 table and its data warning, drive times between county seats against NetworkX, the OSM path through
-the same pipeline, and `kmgis isochrone`."""
+the same workflow, `kmgis isochrone`, and the member-table maths (kmgis.indicators.metro) on a
+hand-made network."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import itertools
 import json
 import re
 import time
+from types import SimpleNamespace
 
 import geopandas as gpd
 import networkx as nx
@@ -20,11 +22,22 @@ import yaml
 from kmgis.config import PROJECT_ROOT, load_layers_yaml
 from kmgis.errors import KmgisError
 from kmgis.indicators import isochrones as iso
-from kmgis.network import build_network, node_distances, point_distances, snap_points
+from kmgis.indicators import metro as metro_ind
+from kmgis.network import build_network, node_distances, point_distances, snap_nodes, snap_points
+from kmgis.outputs.metro_map import BEYOND_COLOUR, ISO_COLOURS, NO_TIME_COLOUR
+from kmgis.outputs.travel_times import write_metro
+from kmgis.workflows.metro import run_metro
 
 RECIPE = PROJECT_ROOT / "recipes" / "metro.yaml"
 ONE_HOUR = ["wuhua", "panlong", "xishan", "guandu", "chenggong", "jinning", "anning", "songming", "fumin",
             "yiliang", "xundian", "shilin", "mile", "hongta", "chengjiang"]
+
+
+def _run_metro(path, data, out_root) -> SimpleNamespace:
+    """run_metro, then write_metro (tiles none): the results with the folder and files written."""
+    res = run_metro(path, data, progress=False)
+    written = write_metro(res, out_root, tiles="none")
+    return SimpleNamespace(**vars(res), out_dir=written.out_dir, files=written.files)
 
 
 def _recipe_copy(tmp_path, **changes) -> str:
@@ -38,12 +51,10 @@ def _recipe_copy(tmp_path, **changes) -> str:
 @pytest.fixture(scope="module")
 def metro(data_dir, tmp_path_factory):
     """recipes/metro.yaml with budgets 30 and 60 min (the 45/90-min polygons only add run time)."""
-    from kmgis.workflows.pipeline import run_metro
-
     tmp = tmp_path_factory.mktemp("metro")
     path = _recipe_copy(tmp, budgets_min=[30, 60])
     t0 = time.perf_counter()
-    res = run_metro(path, data_dir, tmp / "out", progress=False, tiles="none")
+    res = _run_metro(path, data_dir, tmp / "out")
     return res, time.perf_counter() - t0
 
 
@@ -94,11 +105,9 @@ def test_isochrone_layer_carries_areas_and_the_warning(metro):
     page = (res.out_dir / "map.html").read_text(encoding="utf-8")
     assert iso.NO_EXPRESSWAYS in page and "L.control.layers(" in page
     # members coloured by time: 西山 (~11 min) in the 30-min band's colour, 石林 beyond 60 min, 红塔 no time
-    from kmgis.workflows.pipeline import _BEYOND_COLOUR, _ISO_COLOURS, _NO_TIME_COLOUR
-
     colours = {u: c for c, u in re.findall(r'"colour": "(#[0-9a-f]{6})"[^}]*?"unit": "(\w+)"', page)}
-    assert colours["xishan"] == _ISO_COLOURS[0] and colours["shilin"] == _BEYOND_COLOUR
-    assert colours["hongta"] == _NO_TIME_COLOUR
+    assert colours["xishan"] == ISO_COLOURS[0] and colours["shilin"] == BEYOND_COLOUR
+    assert colours["hongta"] == NO_TIME_COLOUR
     assert not re.search(r"<(?:script|link)\b[^>]*\b(?:src|href)\s*=\s*[\"']?(?:https?:)?//", page)  # offline
     print("60-min area:", gdf["area_km2"].iloc[1], "km²")
 
@@ -212,8 +221,6 @@ def test_buffer_tiles_give_exactly_the_direct_union_of_the_reached_buffers(city_
 
 
 def test_metro_runs_on_the_osm_sample_with_one_way_and_maxspeed(tmp_path, osm_sample_path):
-    from kmgis.workflows.pipeline import run_metro
-
     path = _recipe_copy(
         tmp_path, layers={"osm": "osm_sample_helsinki"}, budgets_min=[2, 4],
         name="<script>alert(1)</script> {{ 7*7 }}",
@@ -222,7 +229,7 @@ def test_metro_runs_on_the_osm_sample_with_one_way_and_maxspeed(tmp_path, osm_sa
                  {"id": "south", "seat": {"lon": 24.9400, "lat": 60.1660, "source": "test point"}},
                  {"id": "hongta"}],
         parameters={"buffer_m": 25, "max_snap_m": 300})
-    res = run_metro(path, None, tmp_path / "out", progress=False, tiles="none")
+    res = _run_metro(path, None, tmp_path / "out")
     t = res.members.set_index("unit")
     assert isinstance(t.loc["north", "drive_min_free"], float) and isinstance(t.loc["south", "drive_min_free"], float)
     assert t.loc["hongta", "drive_min_free"] == iso.OUTSIDE_DATA
@@ -238,10 +245,9 @@ def test_metro_runs_on_the_osm_sample_with_one_way_and_maxspeed(tmp_path, osm_sa
 
 def test_recipe_errors_are_clear(tmp_path, data_dir):
     from kmgis.config import load_recipe
-    from kmgis.workflows.pipeline import run_metro
 
     with pytest.raises(KmgisError, match="GTFS"):
-        run_metro(_recipe_copy(tmp_path, mode="transit"), data_dir, tmp_path / "o", progress=False)
+        run_metro(_recipe_copy(tmp_path, mode="transit"), data_dir, progress=False)
     with pytest.raises(KmgisError, match="time band"):
         load_recipe(_recipe_copy(tmp_path, isochrone_band="rush"))
     with pytest.raises(KmgisError, match="dongfeng_square"):
@@ -269,11 +275,9 @@ def test_cli_isochrone_writes_gpkg_and_map(tmp_path, data_dir, capsys):
 
 
 def test_metro_rerun_gives_byte_identical_members_csv(metro, data_dir, tmp_path):
-    from kmgis.workflows.pipeline import run_metro
-
     first, _ = metro
     path = _recipe_copy(tmp_path, budgets_min=[30, 60])
-    again = run_metro(path, data_dir, tmp_path / "out", progress=False, tiles="none")
+    again = _run_metro(path, data_dir, tmp_path / "out")
     a = (first.out_dir / "members.csv").read_bytes()
     b = (again.out_dir / "members.csv").read_bytes()
     assert a == b
@@ -282,3 +286,101 @@ def test_metro_rerun_gives_byte_identical_members_csv(metro, data_dir, tmp_path)
     pd.testing.assert_frame_equal(ga.drop(columns="geometry"), gb.drop(columns="geometry"))
 
     assert shapely.equals_exact(ga.geometry.values, gb.geometry.values, tolerance=0).all()
+
+
+# ----------------------------------------------------------------------------- the member-table maths
+
+CRS = "EPSG:32648"
+X0, Y0 = 500_000.0, 2_770_000.0
+
+
+@pytest.fixture(scope="module")
+def line_net():
+    """A(0,0) — B(1000,0) — C(2000,0), two-way at 36 km/h (10 m/s); a road E(5000,0) — F(6000,0)
+    that joins nothing (dropped from the network, still a road of the data)."""
+    rows = [([(0, 0), (1000, 0)], "arterial"), ([(1000, 0), (2000, 0)], "arterial"),
+            ([(5000, 0), (6000, 0)], "branch")]
+    roads = gpd.GeoDataFrame({"road_class": [r[1] for r in rows],
+                              "oneway": gpd.pd.array([0] * 3, dtype="Int8"),
+                              "maxspeed_kmh": [36.0] * 3},
+                             geometry=[shapely.LineString([(X0 + x, Y0 + y) for x, y in r[0]]) for r in rows],
+                             crs=CRS)
+    net = build_network(roads, "drive", CRS)
+    node = {name: int(np.flatnonzero(np.isclose(net.node_x, X0 + x) & np.isclose(net.node_y, Y0))[0])
+            for name, x in {"A": 0, "B": 1000, "C": 2000}.items()}
+    mid = shapely.get_coordinates(shapely.line_interpolate_point(roads.geometry.values, 0.5, normalized=True))
+    return net, node, mid
+
+
+def test_first_reached_node_of_a_unit_or_why_there_is_none(line_net):
+    net, node, road_mid = line_net
+    origin = snap_nodes(net, [node["A"]])
+    cost = node_distances(net, origin, weight="time_s")
+    polygons = np.array([shapely.box(X0 + 900, Y0 - 50, X0 + 2100, Y0 + 50),  # B and C: B is reached first
+                         shapely.box(X0 + 5400, Y0 - 50, X0 + 5600, Y0 + 50),  # a road, not joined to A's
+                         shapely.box(X0 + 9000, Y0 - 50, X0 + 9100, Y0 + 50),  # no road at all
+                         shapely.box(X0 - 50, Y0 - 50, X0 + 50, Y0 + 50)], dtype=object)  # not asked for
+    which = np.array([True, True, True, False])
+    nodes, status = metro_ind.first_reached_nodes(net, polygons, cost, road_mid, which)
+    assert nodes.tolist() == [node["B"], -1, -1, -1]
+    assert status.tolist() == ["ok", iso.NOT_CONNECTED, iso.OUTSIDE_DATA, "ok"]
+
+
+def test_times_route_lengths_and_speeds_on_a_line(line_net):
+    net, node, _ = line_net
+    origin = snap_nodes(net, [node["A"]])
+    seats = snap_nodes(net, [node["C"], node["B"]])
+    costs, node_m = metro_ind.band_costs_s(net, ["free", "peak"], origin)
+    times = metro_ind.member_times_s(net, costs, ["free", "peak"], seats, origin)
+    assert list(times) == ["free", "peak"]
+    assert np.allclose(times["free"], [200.0, 100.0])  # 2 km and 1 km at 10 m/s
+    assert np.allclose(times["peak"], times["free"] * iso.congestion_factor("peak"))
+    route_m = metro_ind.route_lengths_m(net, "free", costs["free"], node_m, seats, origin)
+    assert np.allclose(route_m, [2000.0, 1000.0])
+    seat_xy = np.c_[net.node_x[[node["C"], node["B"]]], net.node_y[[node["C"], node["B"]]]]
+    straight = metro_ind.straight_km(seat_xy, np.array([[net.node_x[node["A"]], net.node_y[node["A"]]]]))
+    assert np.allclose(straight, [2.0, 1.0])
+    status = np.array(["ok", iso.NOT_CONNECTED], dtype=object)
+    speeds = metro_ind.speed_columns(straight, times["free"], route_m, status, "free")
+    assert list(speeds.columns) == ["effective_kmh_free", "route_km_free", "route_kmh_free"]
+    assert speeds.iloc[0].tolist() == [36.0, 2.0, 36.0]
+    assert speeds.iloc[1].isna().all()  # no time: no speed
+
+
+def test_member_status_names_the_first_reason():
+    t, f = True, False
+    flags = {"has_seat": np.array([f, f, t, t, t, t]), "fallback": np.array([f, t, t, f, f, f]),
+             "placed": np.array([f, f, t, f, f, f]),
+             "fallback_status": np.array(["ok", iso.OUTSIDE_DATA, "ok", "ok", "ok", "ok"], dtype=object),
+             "in_data": np.array([f, f, t, f, t, t])}
+    status = metro_ind.member_status(**flags, reached=np.array([f, f, t, t, f, t]))
+    assert status.tolist() == [iso.NO_SEAT, iso.OUTSIDE_DATA, "ok", iso.OUTSIDE_DATA, iso.NOT_CONNECTED, "ok"]
+    # the data check: members without a point are never "in the data"; an unplaced unit with roads is
+    assert metro_ind.in_road_data(**flags).tolist() == [f, f, t, f, t, t]
+
+
+def test_member_table_columns_minutes_and_notes():
+    members = pd.DataFrame({"unit": ["a", "b"], "name_zh": ["甲", "乙"], "role": ["core", "member"],
+                            "seat_lon": [102.123456, 103.0], "seat_lat": [25.0, 25.5],
+                            "seat_kind": ["seat: recipe"] * 2,
+                            "seat_source": ["test", "test"]})
+    status = np.array(["ok", iso.OUTSIDE_DATA], dtype=object)
+    table = metro_ind.member_table(
+        members, {"free": np.array([1800.0, np.inf]), "peak": np.array([2700.0, np.inf])}, status,
+        fallback=np.array([False, False]), seat_snap_m=np.array([12.34, 2000.0]),
+        straight=np.array([20.0, np.nan]), route_m=np.array([30_000.0, np.nan]),
+        entry_s=np.array([600.0, np.inf]), mode="drive", within_band="peak",
+        limits_min=(60, 90), max_snap_m=1000, warning="W")
+    assert list(table.columns) == [
+        "unit", "seat_lon", "seat_lat", "drive_min_free", "drive_min_peak", "within_60", "within_90",
+        "data_warning",
+        "name_zh", "role", "seat_kind", "snap_m", "straight_km", "effective_kmh_free", "route_km_free",
+        "route_kmh_free", "unit_entry_min_free", "seat_source"]
+    a, b = table.iloc[0], table.iloc[1]
+    assert (a["seat_lon"], a["drive_min_free"], a["drive_min_peak"], a["within_60"], a["within_90"]) == (
+        102.12346, 30.0, 45.0, "yes", "yes")
+    assert (a["data_warning"], a["snap_m"], a["effective_kmh_free"], a["route_km_free"], a["route_kmh_free"],
+            a["unit_entry_min_free"]) == ("W", 12.3, 40.0, 30.0, 60.0, 10.0)
+    assert b["drive_min_free"] == b["within_60"] == iso.OUTSIDE_DATA
+    assert b["data_warning"] == f"{iso.OUTSIDE_DATA}: no road of the data within 1000 m of the seat point; W"
+    assert np.isnan(b["snap_m"]) and np.isnan(b["route_km_free"]) and np.isnan(b["unit_entry_min_free"])

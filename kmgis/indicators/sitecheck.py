@@ -66,10 +66,12 @@ def relate(site: shapely.Geometry, zone: shapely.Geometry) -> dict[str, Any]:
     """Relation, overlap (m², % of the site) and distance to the zone boundary (m), metric inputs."""
     areal = site.geom_type in ("Polygon", "MultiPolygon")
     intersects = site.intersects(zone)
+    overlap = site.intersection(zone).area if (areal and intersects) else (0.0 if areal else None)
+    if areal and intersects and overlap == 0.0:
+        intersects = False  # a site that only touches the zone's boundary shares no area: outside, 0 m away
     inside = intersects and zone.covers(site)
     relation = "inside" if inside else ("overlaps" if intersects else "outside")
     site_area = site.area if areal else None
-    overlap = site.intersection(zone).area if (areal and intersects) else (0.0 if areal else None)
     pct = (100.0 * overlap / site_area) if (areal and site_area) else None
     dist = float(site.distance(zone.boundary))
     return {"relation": relation, "overlap_m2": overlap, "overlap_pct": pct, "distance_m": dist,

@@ -8,7 +8,6 @@ under a final name.  Output names are checked to stay inside the output folder.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import tempfile
@@ -105,16 +104,14 @@ def write_json(data: Any, path: Path) -> Path:
     return Path(path)
 
 
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    """SHA-256 of a file's bytes, hex."""
-    h = hashlib.sha256()
-    with Path(path).open("rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
 _MEETS_STYLE = {"yes": "meets-yes", "no": "meets-no", "no data": "meets-nodata"}
+
+
+def _cell_text(row: pd.Series, column: str) -> str:
+    """A scorecard cell as text: a value without data reads ``no data``, not ``nan``."""
+    if column == "value" and row.get("status") == "no data":
+        return "no data"
+    return str(row[column])
 
 
 def scorecard_html(card: pd.DataFrame, title: str, subtitle: str = "") -> str:
@@ -127,7 +124,7 @@ def scorecard_html(card: pd.DataFrame, title: str, subtitle: str = "") -> str:
     body = []
     for _, row in card.iterrows():
         cls = _MEETS_STYLE.get(str(row["meets"]), "")
-        cells = "".join(f"<td>{html.escape(str(row[c]))}</td>" for c in cols)
+        cells = "".join(f"<td>{html.escape(_cell_text(row, c))}</td>" for c in cols)
         body.append(f'<tr class="{cls}">{cells}</tr>')
     return f"""<!DOCTYPE html>
 <html lang="zh-CN"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
