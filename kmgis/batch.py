@@ -22,9 +22,11 @@ import pandas as pd
 
 from kmgis.config import MetroRecipe, load_recipe
 from kmgis.errors import KmgisError
+from kmgis.outputs.files import safe_output_dir
+from kmgis.outputs.recipe import write_recipe
 from kmgis.outputs.travel_times import write_metro
 from kmgis.workflows.metro import run_metro
-from kmgis.workflows.pipeline import run_recipe
+from kmgis.workflows.recipe import run_recipe
 
 
 @dataclass
@@ -47,18 +49,24 @@ def _peak_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def _run_recipe_file(path: Path, data: Path | None, out_root: Path
-                     ) -> tuple[str, str, pd.DataFrame, float | None]:
-    """Run one recipe file and write its results: (recipe id, output folder, scorecard, built-up area km²).
+def run_recipe_file(path: Path, data: Path | None, out_root: Path, *, progress: bool = False, tiles: str = "osm"
+                    ) -> tuple[str, Path, pd.DataFrame, float | None, list[Path]]:
+    """Run one recipe file and write its results.
 
-    A metro recipe (``kind: metro``) goes to the metro workflow and its writer, any other to the recipe run.
+    Returns (recipe id, output folder, scorecard, built-up area km², files written).  A metro
+    recipe (``kind: metro``) goes to the metro workflow and its writer, any other to the
+    recipe workflow and :func:`kmgis.outputs.recipe.write_recipe`.  The output folder is
+    checked before the computation, so a bad ``--out`` fails at once.
     """
-    if isinstance(load_recipe(path), MetroRecipe):
-        metro = run_metro(path, data, progress=False)
-        written = write_metro(metro, out_root)
-        return metro.recipe_id, str(written.out_dir), metro.scorecard, metro.built_up_km2
-    res = run_recipe(path, data, out_root, progress=False)
-    return res.recipe_id, str(res.out_dir), res.scorecard, res.built_up_km2
+    recipe = load_recipe(path)
+    safe_output_dir(out_root, recipe.id)
+    if isinstance(recipe, MetroRecipe):
+        metro = run_metro(path, data, progress=progress)
+        written = write_metro(metro, out_root, tiles=tiles, progress=progress)
+        return metro.recipe_id, Path(written.out_dir), metro.scorecard, metro.built_up_km2, list(written.files)
+    res = run_recipe(path, data, progress=progress)
+    files = write_recipe(res, out_root, tiles=tiles)
+    return recipe.id, files[0].parent, res.scorecard, res.built_up_km2, files
 
 
 def run_one(path: str, data: str | None, out_root: str) -> dict:
@@ -67,17 +75,17 @@ def run_one(path: str, data: str | None, out_root: str) -> dict:
     p = Path(path)
     try:
         data_dir = Path(data) if data else None
-        recipe_id, out_dir, card, built_up_km2 = _run_recipe_file(p, data_dir, Path(out_root))
+        recipe_id, out_dir, card, built_up_km2, _ = run_recipe_file(p, data_dir, Path(out_root))
     except KmgisError as exc:
         return asdict(TaskResult(p.stem, path, "failed", round(time.perf_counter() - t0, 2), _peak_mb(), str(exc)))
     except Exception as exc:  # noqa: BLE001 - a crash in one recipe must not stop the batch
         last = traceback.format_exception_only(type(exc), exc)[-1].strip()
         return asdict(TaskResult(p.stem, path, "failed", round(time.perf_counter() - t0, 2), _peak_mb(),
                                  f"unexpected error: {last}"))
-    dens = card.loc[card["indicator"] == "road_density_km_per_km2", "value"]
-    density = float(dens.iloc[0]) if len(dens) and dens.iloc[0] != "no data" else None
+    dens = card.loc[card["indicator"] == "road_density_km_per_km2", "value"].dropna()
+    density = float(dens.iloc[0]) if len(dens) else None
     return asdict(TaskResult(recipe_id, path, "ok", round(time.perf_counter() - t0, 2), _peak_mb(), "",
-                             out_dir, built_up_km2, density))
+                             str(out_dir), built_up_km2, density))
 
 
 def run_batch(

@@ -9,7 +9,7 @@ import traceback
 from pathlib import Path
 
 from kmgis._version import __version__
-from kmgis.batch import run_batch
+from kmgis.batch import run_batch, run_recipe_file
 from kmgis.config import (
     LAYERS_ENV,
     MetroRecipe,
@@ -40,7 +40,6 @@ from kmgis.workflows.demo import run_demo
 from kmgis.workflows.dianchi import dianchi_zones
 from kmgis.workflows.isochrone import IsochroneResults, run_isochrone
 from kmgis.workflows.metro import MetroResults, run_metro
-from kmgis.workflows.pipeline import run_recipe
 
 
 def _fmt_extent(ext: tuple[float, float, float, float] | None) -> str:
@@ -85,11 +84,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.osm is None:  # then the county's scorecard, end to end (the OSM sample without Kunming data)
         name = args.unit if data is not None else "samples/osm-sample"
         if name in packaged_recipes():  # a recipe ships with kmgis for this unit
-            run = run_recipe(packaged_recipe(name), data, Path(args.out), progress=not args.quiet)
-            card = run.scorecard.drop_duplicates("indicator")
-            print(f"\nscorecard {run.recipe_id}:")
-            print(card[["indicator", "value", "unit", "target", "meets"]].head(12).to_string(index=False))
-            for f in run.files:
+            rid, _, card, _, files = run_recipe_file(packaged_recipe(name), data, Path(args.out),
+                                                     progress=not args.quiet)
+            print(f"\nscorecard {rid}:")
+            print(card.drop_duplicates("indicator")[["indicator", "value", "unit", "target", "meets"]]
+                  .head(12).to_string(index=False))
+            for f in files:
                 print(f"wrote {f}")
     return 0
 
@@ -117,10 +117,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             written = write_metro(metro_res, Path(args.out), tiles=tiles, progress=not args.quiet)
             _print_metro(metro_res, written)
             return 0
-        res = run_recipe(paths[0], data, Path(args.out), progress=not args.quiet, tiles=tiles)
-        show = res.scorecard[["indicator", "value", "unit", "target", "meets"]].drop_duplicates("indicator")
+        _, _, card, _, files = run_recipe_file(paths[0], data, Path(args.out), progress=not args.quiet, tiles=tiles)
+        show = card[["indicator", "value", "unit", "target", "meets"]].drop_duplicates("indicator")
         print(show.to_string(index=False))
-        for f in res.files:
+        for f in files:
             print(f"wrote {f}")
         return 0
     rc = _run_many(paths, data, args)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
@@ -71,13 +72,30 @@ def unit_recipes() -> list[Path]:
     return [p for p in paths if (yaml.safe_load(p.read_text(encoding="utf-8")) or {}).get("kind") != "metro"]
 
 
+@dataclass
+class RecipeRun:
+    """What one recipe run computed and wrote (the CLI's path: workflow, then writer)."""
+
+    recipe_id: str
+    out_dir: Path
+    scorecard: object
+    files: list[Path]
+
+
+def run_and_write(path: Path, data: Path | None, out: Path) -> RecipeRun:
+    """Run a recipe file and write its results as ``kmgis run`` does."""
+    from kmgis.batch import run_recipe_file
+
+    rid, out_dir, card, _, files = run_recipe_file(path, data, out, progress=False)
+    return RecipeRun(rid, out_dir, card, files)
+
+
 @pytest.fixture(scope="session")
 def recipe_runs(tmp_path_factory):
-    """Every unit recipe and the OSM sample run once per session: (output folder, {id: RecipeResult})."""
+    """Every unit recipe and the OSM sample run once per session: (output folder, {id: RecipeRun})."""
     from kmgis.config import PROJECT_ROOT, data_dir
-    from kmgis.workflows.pipeline import run_recipe
 
     data = data_dir(None)
     out = tmp_path_factory.mktemp("recipe_runs")
     paths = (unit_recipes() if data is not None else []) + [PROJECT_ROOT / "recipes/samples/osm-sample.yaml"]
-    return out, {r.recipe_id: r for r in (run_recipe(p, data, out, progress=False) for p in paths)}
+    return out, {r.recipe_id: r for r in (run_and_write(p, data, out) for p in paths)}

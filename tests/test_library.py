@@ -15,14 +15,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from conftest import DATA, METRIC
 
 import kmgis
 from kmgis.errors import KmgisError
 from kmgis.indicators import registry
 from kmgis.indicators.result import STATUS_NO_DATA, Indicator, Result, no_data
 from kmgis.workflows.scorecard import build_scorecard, check_targets
-
-from conftest import DATA, METRIC
 
 
 @pytest.fixture(scope="module")

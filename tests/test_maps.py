@@ -13,7 +13,8 @@ import pytest
 
 from kmgis.config import PROJECT_ROOT
 from kmgis.errors import KmgisError
-from kmgis.outputs.maps import COUNTY_BUDGET_BYTES, check_tiles, draw_map, js_json
+from kmgis.outputs.maps import COUNTY_BUDGET_BYTES, check_tiles, js_json
+from kmgis.outputs.recipe_map import draw_map
 
 sys.path.insert(0, str(Path(__file__).parent / "browser"))
 from map_fixtures import IMG, JINJA, JINJA_CODE, SCRIPT, hostile_results  # noqa: E402

@@ -9,10 +9,10 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 import shapely
+from conftest import run_and_write
 
 from kmgis.config import PROJECT_ROOT, load_recipe
 from kmgis.errors import KmgisError
-from kmgis.workflows.pipeline import run_recipe
 
 RECIPES = PROJECT_ROOT / "recipes"
 ALWAYS = ["built_up_area_km2", "population_built_up", "road_density_km_per_km2", "intersection_density_per_km2",
@@ -31,11 +31,11 @@ def test_all_units_and_the_central_city_run_offline(all_units):
     for rid, res in all_units.items():
         card = res.scorecard.drop_duplicates("indicator").set_index("indicator")
         for ind in ALWAYS:
-            assert card.loc[ind, "value"] != "no data", (rid, ind)
+            assert card.loc[ind, "status"] == "ok" and pd.notna(card.loc[ind, "value"]), (rid, ind)
         dens = card.loc["road_density_km_per_km2", "value"]
         assert 3 < float(dens) < 15, (rid, dens)
         for ind in NEED_OSM:  # no OSM offline for Kunming: said, and what to supply is named
-            assert card.loc[ind, "value"] == "no data", (rid, ind)
+            assert card.loc[ind, "status"] == "no data" and pd.isna(card.loc[ind, "value"]), (rid, ind)
             assert card.loc[ind, "method"].startswith("no data: ") and len(card.loc[ind, "method"]) > 20
         assert (res.out_dir / "indicators.gpkg").is_file() and (res.out_dir / "run.json").is_file()
 
@@ -63,8 +63,9 @@ def test_county_seat_scorecard_is_traceable(all_units):
         "G1-green-ratio-county-seat", "G2-green-ratio-county-seat-yunnan"}
     csv = (all_units["jinning"].out_dir / "scorecard.csv").read_bytes()
     assert csv.startswith(b"\xef\xbb\xbf")
-    assert list(pd.read_csv(all_units["jinning"].out_dir / "scorecard.csv").columns[:4]) == [
-        "indicator", "label_zh", "label_en", "value"]
+    written = pd.read_csv(all_units["jinning"].out_dir / "scorecard.csv")
+    assert list(written.columns[:5]) == ["indicator", "label_zh", "label_en", "value", "status"]
+    assert pd.api.types.is_float_dtype(written["value"])  # numbers stay numbers: no "no data" text in the column
 
 
 def test_population_of_units_preserved(all_units):
@@ -78,7 +79,8 @@ def test_population_of_units_preserved(all_units):
 def test_osm_sample_recipe_fills_every_row(recipe_runs):
     res = recipe_runs[1]["osm-sample"]
     card = res.scorecard
-    assert not (card["value"] == "no data").any(), card.loc[card["value"] == "no data", "indicator"].tolist()
+    assert not (card["status"] == "no data").any(), card.loc[card["status"] == "no data", "indicator"].tolist()
+    assert card["value"].notna().all()
     layers = set(gpd.list_layers(res.out_dir / "indicators.gpkg")["name"])
     assert {"boundary", "built_up", "roads", "green", "parks", "facilities", "access_grid"} <= layers
 
@@ -88,8 +90,8 @@ def _digest(path: Path) -> str:
 
 
 def test_rerun_gives_identical_scorecard_and_attributes(data_dir, tmp_path):
-    a = run_recipe(RECIPES / "jinning.yaml", data_dir, tmp_path / "a", progress=False)
-    b = run_recipe(RECIPES / "jinning.yaml", data_dir, tmp_path / "b", progress=False)
+    a = run_and_write(RECIPES / "jinning.yaml", data_dir, tmp_path / "a")
+    b = run_and_write(RECIPES / "jinning.yaml", data_dir, tmp_path / "b")
     assert _digest(a.out_dir / "scorecard.csv") == _digest(b.out_dir / "scorecard.csv")
     for layer in gpd.list_layers(a.out_dir / "indicators.gpkg")["name"]:
         ga = gpd.read_file(a.out_dir / "indicators.gpkg", layer=layer)

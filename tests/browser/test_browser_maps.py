@@ -68,7 +68,7 @@ def browser():
 @pytest.fixture(scope="module")
 def maps(recipe_runs) -> dict[str, Path]:
     """Every unit recipe, the central city and the OSM sample (run once per session), and the hostile map."""
-    from kmgis.outputs.maps import draw_map
+    from kmgis.outputs.recipe_map import draw_map
 
     out, runs = recipe_runs
     pages = {rid: res.out_dir / "map.html" for rid, res in runs.items()}

