@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import signal
+import sys
+
+
+def _quiet_exit(signum: int, frame: object) -> None:
+    sys.exit(130)
+
+
+# Ctrl-C while the libraries load (a second or two): exit 130 without a traceback, as during a run.
+signal.signal(signal.SIGINT, _quiet_exit)
+
 import argparse
 import os
-import sys
 import traceback
 from pathlib import Path
 
@@ -35,11 +45,14 @@ from kmgis.outputs.zones import (
     write_dianchi,
     write_site_map,
 )
+from kmgis.sources.inventory import inventory
 from kmgis.workflows.check_site import run_check_site
 from kmgis.workflows.demo import run_demo
 from kmgis.workflows.dianchi import dianchi_zones
 from kmgis.workflows.isochrone import IsochroneResults, run_isochrone
 from kmgis.workflows.metro import MetroResults, run_metro
+
+signal.signal(signal.SIGINT, signal.default_int_handler)  # loaded: Ctrl-C is a KeyboardInterrupt again
 
 
 def _fmt_extent(ext: tuple[float, float, float, float] | None) -> str:
@@ -47,9 +60,6 @@ def _fmt_extent(ext: tuple[float, float, float, float] | None) -> str:
 
 
 def cmd_layers(args: argparse.Namespace) -> int:
-    from kmgis.config import data_dir
-    from kmgis.sources.inventory import inventory
-
     data = data_dir(args.data)
     print(f"data directory: {data if data else '(none found: set --data or KMGIS_DATA)'}")
     for st in inventory(data):
@@ -95,8 +105,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _recipe_paths(target: Path) -> list[Path]:
-    from kmgis.errors import KmgisError
-
     if target.is_dir():
         paths = sorted(target.glob("*.yaml"))
         if not paths:
@@ -301,21 +309,19 @@ def _add_global_options(p: argparse.ArgumentParser) -> None:
                    f"there replaces the packaged one, the others are kept (default: ${LAYERS_ENV})")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="kmgis", description="Spatial-planning indicators for Kunming from open map data.")
-    _add_global_options(p)
-    sub = p.add_subparsers(dest="command", required=True)
+def _add_data(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--data", help="data directory (default: $KMGIS_DATA, else ../shared/data)")
 
-    def add_data(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--data", help="data directory (default: $KMGIS_DATA, else ../shared/data)")
 
+def _parsers_run_and_map(sub: argparse._SubParsersAction) -> None:
+    """``layers``, ``run`` and ``map``."""
     sp = sub.add_parser("layers", help="list the catalogue's layers with availability, counts and extents")
-    add_data(sp)
+    _add_data(sp)
     sp.set_defaults(func=cmd_layers)
 
     sp = sub.add_parser("run", help="run a recipe (or every recipe in a folder): scorecard, GeoPackage, run.json")
     sp.add_argument("recipe", help="a recipe YAML (recipes/jinning.yaml) or a folder of recipes (recipes/)")
-    add_data(sp)
+    _add_data(sp)
     sp.add_argument("--out", default="maps", help="output folder (default: maps/); results go to OUT/<recipe id>/")
     sp.add_argument("--workers", type=int, default=1, help="parallel processes for a folder of recipes (default 1)")
     sp.add_argument("--scheduler", help="run on dask.distributed: 'local' (LocalCluster) or tcp://HOST:PORT")
@@ -334,8 +340,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="simplification tolerance in metres for a layer, e.g. roads=5 (repeatable)")
     sp.set_defaults(func=cmd_map)
 
+
+def _parsers_travel(sub: argparse._SubParsersAction) -> None:
+    """``demo`` and ``isochrone``."""
     sp = sub.add_parser("demo", help="offline demo: a county's walk network and walking times to its seat")
-    add_data(sp)
+    _add_data(sp)
     sp.add_argument("--out", default="maps", help="output folder (default: maps/); results go to OUT/demo/")
     sp.add_argument("--unit", default="jinning", help="county-level unit (id, adcode or name; default jinning)")
     sp.add_argument("--osm", help="run on this OSM file (.osm.pbf / .osm) instead of the Kunming road layer")
@@ -348,7 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--minutes", type=float, nargs="+", default=[15.0, 30.0, 60.0], help="budgets (default 15 30 60)")
     sp.add_argument("--mode", choices=("drive", "walk"), default="drive", help="travel mode (default drive)")
     sp.add_argument("--gcj02", action="store_true", help="the origin is in GCJ-02 (Amap, Tencent): converted to WGS84")
-    add_data(sp)
+    _add_data(sp)
     sp.add_argument("--osm", help="roads from this OSM file (.osm.pbf / .osm) instead of the Kunming road layer")
     sp.add_argument("--band", default="free", help="time band of layers/speeds.yaml congestion (default free)")
     sp.add_argument("--buffer-m", type=float, default=150.0, help="buffer width around reached roads (default 150 m)")
@@ -359,13 +368,16 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--quiet", action="store_true", help="no progress bar")
     sp.set_defaults(func=cmd_isochrone)
 
+
+def _parsers_protection(sub: argparse._SubParsersAction) -> None:
+    """``dianchi`` and ``check-site``."""
     def add_dianchi_inputs(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--rivers", help="main inflow rivers: an .osm.pbf/.osm extract or a line layer with a name column")
         sp.add_argument("--basin", help="the Dianchi basin as a polygon layer (else --dem, else an approximation)")
         sp.add_argument("--dem", help="a DEM (GeoTIFF) covering the basin: the basin is the area draining to the lake")
 
     sp = sub.add_parser("dianchi", help="derive the Dianchi protection zones: OUT/dianchi/zones.gpkg, zones.csv, map.html")
-    add_data(sp)
+    _add_data(sp)
     sp.add_argument("--out", default="maps", help="output folder (default: maps/); results go to OUT/dianchi/")
     add_dianchi_inputs(sp)
     sp.add_argument("--no-map", action="store_true", help="do not write map.html")
@@ -374,7 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("check-site", help="check a site against the Dianchi zones and protection layers "
                         "(exit 3 = conflict)")
     sp.add_argument("site", help="GeoJSON/Shapefile/GeoPackage/KML/WKT file, WKT text, or lon,lat[,radius_m]")
-    add_data(sp)
+    _add_data(sp)
     sp.add_argument("--crs", help="CRS of the input when it declares none (default for WKT and lon,lat: EPSG:4326)")
     sp.add_argument("--gcj02", action="store_true", help="the input's lon/lat are GCJ-02 (Amap, Tencent)")
     sp.add_argument("--layer", help="layer of a multi-layer file (GeoPackage)")
@@ -385,6 +397,15 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--make-valid", action="store_true", help="repair invalid polygons instead of refusing them")
     add_dianchi_inputs(sp)
     sp.set_defaults(func=cmd_check_site)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="kmgis", description="Spatial-planning indicators for Kunming from open map data.")
+    _add_global_options(p)
+    sub = p.add_subparsers(dest="command", required=True)
+    _parsers_run_and_map(sub)
+    _parsers_travel(sub)
+    _parsers_protection(sub)
     return p
 
 

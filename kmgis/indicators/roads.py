@@ -161,15 +161,11 @@ def road_density(
         with ``max_gap_m`` (m) and ``min_overlap`` (share of a way's length, 0–1]).
     max_gap_m, min_overlap : float
         See ``dedupe_divided``.
-    dedupe_cross_class : bool
-        Discount the length of lower-class lines that run within ``cross_class_gap_m``
-        (m) of, and parallel to, a higher-class line (the same road digitised in two
-        class layers; :func:`cross_class_duplicates`).  Only the duplicated samples inside
-        the area are discounted (each stands for ≈ :data:`SAMPLE_STEP_M` m, so a duplicate
-        stretch cut by the area's edge is right to about half a sample); a way already
-        discounted whole as a second carriageway is not discounted again.
-    cross_class_gap_m : float
-        See ``dedupe_cross_class``.
+    dedupe_cross_class, cross_class_gap_m : bool, float
+        Discount lower-class lines within ``cross_class_gap_m`` (m) of, and parallel to, a
+        higher-class line (one road digitised in two class layers; :func:`cross_class_duplicates`):
+        the duplicated samples inside the area (≈ :data:`SAMPLE_STEP_M` m each), never a way
+        already discounted as a second carriageway.
     scope : str
         Text for the records' ``scope``.
 
@@ -177,22 +173,15 @@ def road_density(
     -------
     Result
         ``road_density_km_per_km2`` (centreline km of city roads clipped to the area, less
-        the discounts, ÷ area km²); one ``road_density_<class>_km_per_km2`` per city-road
-        class present in the input (``road_density_sub_arterial_km_per_km2`` …; they sum
-        to the total); ``road_length_km`` (the counted length, km).  ``params`` record the
-        area (km²), the CRS, ``include_internal``, ``dedupe_divided``, the divided pairs
-        found (groups of paired carriageways), the ways and km discounted inside the
-        area, ``dedupe_cross_class`` with its gap and the km discounted as cross-class
-        duplicates (total and ``cross_class_km_discounted_<class>``), the clipped length
-        before de-duplication (``length_before_dedupe_km``), after the
-        divided-carriageway step (``length_before_cross_class_km``) and after both
-        (``length_after_dedupe_km`` = ``road_length_km``), the whole length of the ways
-        touching the area (km, what whole-edge counting as in OSMnx would give), and the
-        share of city-road length whose one-way status is unknown (where divided roads
-        cannot be detected and may count twice).  ``road_class`` values outside the model
-        are mapped through :data:`~kmgis.model.ROAD_CLASS_ALIASES` (counted in
-        ``params["road_classes_mapped"]``) or raise a one-line error — never dropped.  With no
-        roads, no city roads or no area, ``no data`` records name what to supply.
+        the discounts, ÷ area km²); ``road_density_<class>_km_per_km2`` per city-road class
+        present (they sum to the total); ``road_length_km`` (the counted km).  ``params``
+        record the area, CRS, switches, what each de-duplication step discounted (ways, km,
+        per class), the length before / between / after them, the whole length of the ways
+        touching the area (what whole-edge counting as in OSMnx gives) and the share of
+        length with unknown one-way status (divided roads there may count twice).  Classes
+        outside the model are mapped through :data:`~kmgis.model.ROAD_CLASS_ALIASES`
+        (``params["road_classes_mapped"]``) or are a one-line error — never dropped.  With
+        no roads, no city roads or no area, ``no data`` records name what to supply.
 
     Examples
     --------
@@ -206,10 +195,7 @@ def road_density(
     """
     crs = metric_crs_of(crs, area, roads)
     dedupe = _Dedupe(dedupe_divided, max_gap_m, min_overlap, dedupe_cross_class, cross_class_gap_m)
-    base = _road_density_base(crs, include_internal, dedupe)
-    if has_road_classes(roads):
-        roads, mapped = normalise_road_classes(roads)
-        base |= {"road_classes_mapped": mapped} if mapped else {}
+    roads, base = _road_density_base(roads, crs, include_internal, dedupe)
     city, area_m, missing = road_indicator_inputs(roads, area, crs, include_internal)
     if area_m is None:
         return Result([no_data(i, u, scope, missing, **base) for i, u in _ROAD_DENSITY_IDS])
@@ -223,8 +209,9 @@ def road_density(
     return Result(_road_density_records(lengths, cls, present, area_km2, method, params, scope))
 
 
-def _road_density_base(crs: pyproj.CRS, include_internal: bool, dedupe: _Dedupe) -> dict[str, Any]:
-    """The parameters recorded also without data (checks the cross-class parameters)."""
+def _road_density_base(roads: gpd.GeoDataFrame | None, crs: pyproj.CRS, include_internal: bool, dedupe: _Dedupe
+                       ) -> tuple[gpd.GeoDataFrame | None, dict[str, Any]]:
+    """The roads with model classes, and the parameters recorded also without data (checks the cross-class ones)."""
     base = {
         "include_internal": include_internal,
         "dedupe_divided": dedupe.divided,
@@ -234,7 +221,10 @@ def _road_density_base(crs: pyproj.CRS, include_internal: bool, dedupe: _Dedupe)
     if dedupe.cross_class:
         check_cross_class_params(dedupe.cross_class_gap_m, PARALLEL_TOLERANCE_DEG, SAMPLE_STEP_M)
         base["cross_class_gap_m"] = dedupe.cross_class_gap_m
-    return base
+    if has_road_classes(roads):
+        roads, mapped = normalise_road_classes(roads)
+        base |= {"road_classes_mapped": mapped} if mapped else {}
+    return roads, base
 
 
 def _counted_lengths(

@@ -293,7 +293,7 @@ def _resolved_node_policy(node_policy: NodePolicy, usable: gpd.GeoDataFrame) -> 
 
 
 def _checked_crs(crs: pyproj.CRS | str, mode: str, roads: gpd.GeoDataFrame) -> pyproj.CRS:
-    """``crs`` as a projected :class:`pyproj.CRS`, after checking ``mode`` and that ``roads`` has rows."""
+    """``crs`` as a projected :class:`pyproj.CRS`, after checking ``mode`` and that ``roads`` has classed rows."""
     crs = pyproj.CRS.from_user_input(crs)
     if not crs.is_projected:
         raise KmgisError(f"network CRS must be projected (metres), got {crs.to_string()}")
@@ -301,6 +301,8 @@ def _checked_crs(crs: pyproj.CRS | str, mode: str, roads: gpd.GeoDataFrame) -> p
         raise KmgisError(f"unknown network mode {mode!r}; use 'walk' or 'drive'")
     if len(roads) == 0:
         raise KmgisError("roads layer is empty: no network can be built (check the clip area and the source)")
+    if "road_class" not in roads.columns:
+        raise KmgisError("roads layer has no road_class column (see kmgis.model, layer 'roads')")
     return crs
 
 
@@ -365,8 +367,7 @@ def build_network(
     crs : the metric CRS for lengths (e.g. ``kmgis.crs.metric_crs(roads)``).
     node_policy : ``"shared_vertices"`` (OSM), ``"endpoints"`` (user layers) or ``"auto"``
         (shared vertices when the layer has OSM ids).
-    snap_tolerance_m : (end-point policy) end points closer than this (m) become one node;
-        OSM nodes are joined only where ways share them.
+    snap_tolerance_m : (end-point policy) end points closer than this (m) become one node.
     walk_kmh : walking speed, km/h (default ``rules.walk_kmh``).
     keep_all_components : keep every component instead of the largest.
     join_t_junctions : (end-point policy) a line end lying within ``snap_tolerance_m`` of
@@ -374,14 +375,9 @@ def build_network(
         that merely cross (no end point on the other) stay unjoined, as bridges do.
     rules : class flags and speeds (default :func:`road_rules`, read from the package YAML now).
 
-    Returns
-    -------
-    Network
-        In ``crs`` (metres, seconds), with :attr:`Network.summary` saying how it was built.
+    Returns a :class:`Network` in ``crs`` (metres, seconds); :attr:`Network.summary` says how it was built.
     """
     crs = _checked_crs(crs, mode, roads)
-    if "road_class" not in roads.columns:
-        raise KmgisError("roads layer has no road_class column (see kmgis.model, layer 'roads')")
     roads, classes_mapped = normalise_road_classes(roads)
     rules = rules if rules is not None else road_rules()
     walk_kmh = float(walk_kmh or rules.walk_kmh)
