@@ -5,9 +5,15 @@ A library first: every indicator works on plain GeoDataFrames and returns a
 index-aligned with the input, ``to_frame()`` for the tidy table).  Lengths and areas are
 computed in a projected metric CRS (EPSG:32648 for Kunming unless given); storage is WGS84.
 
->>> import kmgis
->>> sorted(kmgis.__all__)[:3]
-['Indicator', 'IndicatorSpec', 'Network']
+>>> import geopandas as gpd, shapely, kmgis
+>>> roads = gpd.GeoDataFrame({"road_class": ["arterial", "branch"]}, crs="EPSG:32648",
+...     geometry=[shapely.LineString([(0, 500), (2000, 500)]), shapely.LineString([(500, 0), (500, 2000)])])
+>>> area = gpd.GeoSeries([shapely.box(0, 0, 1000, 1000)], crs="EPSG:32648")
+>>> res = kmgis.road_density(roads, area)
+>>> res.to_frame()[["indicator", "value", "status"]].round(3).to_dict("records")[0]
+{'indicator': 'road_density_km_per_km2', 'value': 2.0, 'status': 'ok'}
+>>> kmgis.spec("road_density_km_per_km2").zh
+'路网密度'
 """
 
 from __future__ import annotations

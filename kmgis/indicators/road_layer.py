@@ -68,14 +68,17 @@ def indicator_slug(road_class: str) -> str:
 
 
 def metric_crs_of(crs: pyproj.CRS | str | None, area: AreaLike | None, roads: gpd.GeoDataFrame | None) -> pyproj.CRS:
-    """``crs`` checked to be metric; None: the UTM zone of the area (else of the roads) — EPSG:32648 in Kunming."""
+    """``crs`` checked to be metric; None: the area's own CRS if it is metric, else its UTM zone (else the
+    roads'): EPSG:32648 in Kunming."""
     if crs is None:
         if area is None and is_empty_layer(roads):
             raise KmgisError("road indicators: give a metric crs (e.g. EPSG:32648) when there is no area and no roads")
         base = roads if area is None else area
         if isinstance(base, shapely.Geometry):
             base = gpd.GeoSeries([base], crs=WGS84)
-        crs = metric_crs(base)
+        own = pyproj.CRS.from_user_input(base.crs) if base.crs is not None else None
+        metric = own is not None and own.is_projected and {a.unit_name for a in own.axis_info} <= {"metre", "meter"}
+        crs = own if metric else metric_crs(base)
     return projected_crs(crs, ROAD_INDICATORS)
 
 
