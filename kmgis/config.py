@@ -30,6 +30,9 @@ _CHECKOUT = Path(__file__).resolve().parents[1]
 PROJECT_ROOT = _CHECKOUT
 
 
+#: ``layers.osm: overpass`` in a recipe: fetch the study area from the Overpass API (osmnx, cached)
+OVERPASS = "overpass"
+
 def _in_checkout() -> bool:
     """Whether this kmgis is imported from its source checkout (editable install or ``PYTHONPATH``)."""
     return (_CHECKOUT / "pyproject.toml").is_file()
@@ -632,7 +635,7 @@ def load_recipe(path: str | os.PathLike) -> Recipe | MetroRecipe:
         raise KmgisError(f"recipe {path}: not UTF-8 text") from None
     if not isinstance(raw, dict):
         raise KmgisError(f"recipe {path}: expected a mapping of keys (id, name, scope, units, …)")
-    if raw.get("kind") == "metro":  # recipes/metro.yaml: the metropolitan isochrones (kmgis.workflows.pipeline.run_metro)
+    if raw.get("kind") == "metro":  # recipes/metro.yaml: the metropolitan isochrones (kmgis.workflows.metro.run_metro)
         return _load_metro_recipe(path, raw)
     try:
         recipe = Recipe(**raw)
@@ -646,8 +649,13 @@ def load_recipe(path: str | os.PathLike) -> Recipe | MetroRecipe:
     catalog = load_catalog()
     for field_name in ("roads", "osm", "built_up"):
         name = getattr(recipe.layers, field_name)
+        if field_name == "osm" and name == OVERPASS:
+            if recipe.boundary_from_osm_extent:
+                raise KmgisError(f"recipe {path}: boundary_from_osm_extent needs an OSM file, not layers.osm: overpass")
+            continue
         if name is not None and name not in catalog and not Path(name).suffix:
-            raise KmgisError(f"recipe {path}: layers.{field_name} names {name!r}, which is not in layers/catalog.yaml")
+            raise KmgisError(f"recipe {path}: layers.{field_name} names {name!r}, which is not in layers/catalog.yaml "
+                             f"(layers.osm may also be a .osm.pbf / .osm file or '{OVERPASS}')")
     if recipe.targets:
         known = {t["id"] for t in load_layers_yaml("targets")["targets"]}
         unknown = [t for t in recipe.targets if t not in known]

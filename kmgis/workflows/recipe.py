@@ -18,7 +18,7 @@ import pandas as pd
 import pyproj
 import shapely
 
-from kmgis.config import Recipe, catalog_entry, load_layers_yaml, load_recipe, resolve_path
+from kmgis.config import OVERPASS, Recipe, catalog_entry, load_layers_yaml, load_recipe, resolve_path
 from kmgis.crs import metric_crs
 from kmgis.errors import KmgisError
 from kmgis.geom import select_intersecting, sha256_file, with_halo
@@ -95,7 +95,7 @@ def _recipe_boundary(recipe: Recipe, data: Path | None, osm_layers: dict | None)
 
 def _osm_layers(recipe: Recipe, data: Path | None, area: shapely.Geometry) -> tuple[dict, dict]:
     """The recipe's OSM layers (a file, or Overpass with osmnx's cache) and the input description."""
-    if recipe.layers.osm == "overpass":
+    if recipe.layers.osm == OVERPASS:
         osm = read_overpass(area)
         info = {"layer": "osm", "source": "Overpass API via osmnx (cached)",
                 "licence": "ODbL 1.0, © OpenStreetMap contributors"}
