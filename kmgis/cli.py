@@ -18,6 +18,8 @@ import os
 import traceback
 from pathlib import Path
 
+import pandas as pd
+
 from kmgis._version import __version__
 from kmgis.batch import run_batch, run_recipe_file
 from kmgis.config import (
@@ -31,6 +33,7 @@ from kmgis.config import (
     user_layers_dir,
 )
 from kmgis.errors import KmgisError
+from kmgis.indicators import registry
 from kmgis.outputs.files import output_lock
 from kmgis.outputs.maps import check_tiles
 from kmgis.outputs.metro_map import write_isochrone_map
@@ -57,6 +60,19 @@ signal.signal(signal.SIGINT, signal.default_int_handler)  # loaded: Ctrl-C is a 
 
 def _fmt_extent(ext: tuple[float, float, float, float] | None) -> str:
     return "—" if ext is None else f"{ext[0]:.4f}, {ext[1]:.4f}, {ext[2]:.4f}, {ext[3]:.4f}"
+
+
+def cmd_indicators(args: argparse.Namespace) -> int:
+    """The indicator registry: every id (families with a {placeholder}), unit, labels and definition."""
+    rows = [{"indicator": s.id, "unit": s.unit, "label_zh": s.zh, "label_en": s.en, "inputs": ", ".join(s.inputs),
+             "definition": s.definition} for s in registry.SPECS]
+    table = pd.DataFrame(rows)
+    if args.format == "csv":
+        sys.stdout.write(table.to_csv(index=False))
+    else:
+        for r in rows:
+            print(f"{r['indicator']} [{r['unit']}] {r['label_zh']} / {r['label_en']}\n    {r['definition']}")
+    return 0
 
 
 def cmd_layers(args: argparse.Namespace) -> int:
@@ -318,6 +334,10 @@ def _parsers_run_and_map(sub: argparse._SubParsersAction) -> None:
     sp = sub.add_parser("layers", help="list the catalogue's layers with availability, counts and extents")
     _add_data(sp)
     sp.set_defaults(func=cmd_layers)
+
+    sp = sub.add_parser("indicators", help="list the indicators: id, unit, 中文/English label, definition")
+    sp.add_argument("--format", choices=("text", "csv"), default="text", help="output format (default text)")
+    sp.set_defaults(func=cmd_indicators)
 
     sp = sub.add_parser("run", help="run a recipe (or every recipe in a folder): scorecard, GeoPackage, run.json")
     sp.add_argument("recipe", help="a recipe YAML (recipes/jinning.yaml) or a folder of recipes (recipes/)")

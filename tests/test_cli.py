@@ -131,3 +131,18 @@ def test_corrupted_osm_file(tmp_path, osm_sample_path, damage):
     proc = run_kmgis("demo", "--osm", str(bad), "--out", str(tmp_path / "out"))
     assert_one_line_error(proc, bad.name)
     assert not (tmp_path / "out" / "demo" / "run.json").exists()
+
+
+def test_indicators_lists_the_registry():
+    import io
+
+    import pandas as pd
+
+    from kmgis.indicators import registry
+
+    proc = run_kmgis("indicators", "--format", "csv")
+    assert proc.returncode == 0, proc.stderr
+    table = pd.read_csv(io.StringIO(proc.stdout))
+    assert table["indicator"].tolist() == [s.id for s in registry.SPECS]
+    row = table.set_index("indicator").loc["road_length_km"]
+    assert row["label_zh"] == "道路长度" and row["unit"] == "km"

@@ -13,6 +13,7 @@ import geopandas as gpd
 import pandas as pd
 
 from kmgis.errors import KmgisError
+from kmgis.indicators import registry
 from kmgis.outputs.files import write_csv, write_text
 
 # indicators shown side by side (those with values offline come first)
@@ -21,6 +22,15 @@ SUMMARY_INDICATORS = [
     "dead_end_share_pct", "green_ratio_pct", "park_m2_per_person", "green_300m_pct", "park_500m_pct",
     "lifecircle_complete_pct",
 ]
+registry.check_ids(SUMMARY_INDICATORS, "kmgis.outputs.summary")  # an undeclared id fails at import
+
+
+def _header(column: str) -> str:
+    """A table header: the registry's Chinese and English label and unit above the id, for indicator columns."""
+    if column not in SUMMARY_INDICATORS:
+        return html.escape(column)
+    s = registry.spec(column)
+    return f"{html.escape(s.zh)}<br>{html.escape(s.en)} ({html.escape(s.unit)})<br><code>{html.escape(column)}</code>"
 
 
 def summary_table(out_root: Path, recipe_ids: list[str]) -> pd.DataFrame:
@@ -86,7 +96,7 @@ def choropleth_html(out_root: Path, table: pd.DataFrame, indicator: str) -> str:
 def index_html(table: pd.DataFrame, choropleth: str | None, indicator: str) -> str:
     """The batch index page: the side-by-side table with links, and the choropleth below."""
     cols = [c for c in table.columns if c != "recipe"]
-    head = "<th>recipe</th>" + "".join(f"<th>{html.escape(c)}</th>" for c in cols) + "<th>outputs</th>"
+    head = "<th>recipe</th>" + "".join(f"<th>{_header(c)}</th>" for c in cols) + "<th>outputs</th>"
     body = []
     for _, r in table.iterrows():
         rid = html.escape(str(r["recipe"]))
