@@ -51,11 +51,11 @@ def projected_crs(crs: pyproj.CRS | str | int, what: str = "this computation") -
     try:
         out = pyproj.CRS.from_user_input(crs)
     except pyproj.exceptions.CRSError as exc:
-        raise KmgisError(f"{what}: unknown CRS {crs!r} ({str(exc).splitlines()[0]})") from None
+        raise KmgisError(f"{what}: unknown metric CRS {crs!r} ({str(exc).splitlines()[0]})") from None
     units = {a.unit_name for a in out.axis_info}
     if not out.is_projected or not units <= {"metre", "meter"}:
-        raise KmgisError(f"{what} needs a projected CRS in metres (e.g. EPSG:32648 or EPSG:4543), "
-                         f"got {crs_label(out)}")
+        raise KmgisError(f"{what}: CRS {crs_label(out)} is not a projected CRS in metres; use e.g. EPSG:32648 "
+                         "or EPSG:4543")
     return out
 
 

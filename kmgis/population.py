@@ -36,7 +36,7 @@ import shapely
 
 from kmgis.config import catalog_entry, resolve_path, unit_id, units_table
 from kmgis.errors import KmgisError
-from kmgis.geom import sha256_file
+from kmgis.geom import projected_crs, sha256_file
 from kmgis.model import WGS84
 
 POPULATION_LAYER = "kunming_population"
@@ -123,25 +123,6 @@ def _as_wgs84_geometry(boundary: Boundary, what: str = "boundary") -> shapely.Ge
     if len(polys) == 0:
         raise KmgisError(f"{what}: no polygon area")
     return shapely.union_all(polys) if len(polys) > 1 else polys[0]
-
-
-def _metric_crs(crs: Any) -> pyproj.CRS:
-    """``crs`` as a projected :class:`pyproj.CRS` in metres, else :class:`KmgisError`.
-
-    Like :func:`kmgis.geom.projected_crs`, but with the population module's own messages
-    ("population: CRS … is not a projected CRS in metres", "unknown metric CRS …"), which
-    callers and tests match; the check itself is the same.
-    """
-    try:
-        out = pyproj.CRS.from_user_input(crs)
-    except pyproj.exceptions.CRSError as exc:
-        raise KmgisError(f"unknown metric CRS {crs!r}: {str(exc).splitlines()[0]}") from None
-    units = {a.unit_name for a in out.axis_info}
-    if not out.is_projected or not units <= {"metre", "meter"}:
-        raise KmgisError(
-            f"population: CRS {out.to_string()} is not a projected CRS in metres; use e.g. EPSG:32648 or EPSG:4543"
-        )
-    return out
 
 
 def _to_crs_geom(geom: shapely.Geometry, src: Any, dst: Any) -> shapely.Geometry:
@@ -626,7 +607,7 @@ def population_dasymetric(
     total = _check_total(total)
     if not (isinstance(cell_m, (int, float)) and math.isfinite(cell_m) and cell_m > 0):
         raise KmgisError(f"population: cell size must be > 0 m, got {cell_m!r}")
-    metric = _metric_crs(crs)
+    metric = projected_crs(crs, "population")
     area = _as_wgs84_geometry(boundary)
     area_m = _to_crs_geom(area, WGS84, metric)
     proxy, (x, y, weight, note), skipped = _first_proxy(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,3 +101,27 @@ def recipe_runs(tmp_path_factory):
     out = tmp_path_factory.mktemp("recipe_runs")
     paths = (unit_recipes() if data is not None else []) + [PROJECT_ROOT / "recipes/samples/osm-sample.yaml"]
     return out, {r.recipe_id: r for r in (run_and_write(p, data, out) for p in paths)}
+
+
+_FILE_EVENTS = {"open", "os.listdir", "os.scandir", "os.mkdir", "os.remove", "os.rename", "shutil.copyfile"}
+_WATCH: dict = {"on": False, "seen": [], "hooked": False}
+
+
+def _audit(event: str, args: tuple) -> None:
+    if _WATCH["on"] and event in _FILE_EVENTS:
+        _WATCH["seen"].append((event, args[0] if args else None))
+
+
+@contextlib.contextmanager
+def no_file_access():
+    """Record every file-system access (Python audit events) inside the block; fail if there was any."""
+    if not _WATCH["hooked"]:
+        sys.addaudithook(_audit)  # stays for the process; records only while a block is on
+        _WATCH["hooked"] = True
+    _WATCH["seen"] = []
+    _WATCH["on"] = True
+    try:
+        yield
+    finally:
+        _WATCH["on"] = False
+    assert _WATCH["seen"] == [], f"touched the file system: {_WATCH['seen'][:5]}"

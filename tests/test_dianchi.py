@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import re
-import sys
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from conftest import METRIC, require_data
+from conftest import METRIC, no_file_access, require_data
 
 from kmgis.cli import main
 from kmgis.config import load_layers_yaml
@@ -295,28 +293,6 @@ def test_cli_dianchi_with_a_dem_and_a_basin_layer(tmp_path, capsys, lake_m):
 # --------------------------------------------------------------------------- pure: plain in-memory inputs
 
 
-_FILE_EVENTS = {"open", "os.listdir", "os.scandir", "os.mkdir", "os.remove", "os.rename", "shutil.copyfile"}
-_WATCH: dict = {"on": False, "seen": [], "hooked": False}
-
-
-def _audit(event: str, args: tuple) -> None:
-    if _WATCH["on"] and event in _FILE_EVENTS:
-        _WATCH["seen"].append((event, args[0] if args else None))
-
-
-@contextlib.contextmanager
-def no_file_access():
-    """Record every file-system access (Python audit events) inside the block; fail if there was any."""
-    if not _WATCH["hooked"]:
-        sys.addaudithook(_audit)  # stays for the process; records only while a block is on
-        _WATCH["hooked"] = True
-    _WATCH["seen"] = []
-    _WATCH["on"] = True
-    try:
-        yield
-    finally:
-        _WATCH["on"] = False
-    assert _WATCH["seen"] == [], f"touched the file system: {_WATCH['seen'][:5]}"
 
 
 def test_derive_zones_runs_on_plain_in_memory_inputs():

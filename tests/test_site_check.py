@@ -5,7 +5,6 @@ Overlaps and distances are checked against a shapely computation in the test (1 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import subprocess
@@ -17,7 +16,7 @@ import numpy as np
 import pytest
 import shapely
 import yaml
-from conftest import METRIC, require_data
+from conftest import METRIC, no_file_access, require_data
 from shapely.ops import nearest_points
 
 from kmgis.cli import main
@@ -395,28 +394,6 @@ def test_exit_codes_through_the_real_command(workdir):
 # --------------------------------------------------------------------------- pure: plain in-memory inputs
 
 
-_FILE_EVENTS = {"open", "os.listdir", "os.scandir", "os.mkdir", "os.remove", "os.rename", "shutil.copyfile"}
-_WATCH: dict = {"on": False, "seen": [], "hooked": False}
-
-
-def _audit(event: str, args: tuple) -> None:
-    if _WATCH["on"] and event in _FILE_EVENTS:
-        _WATCH["seen"].append((event, args[0] if args else None))
-
-
-@contextlib.contextmanager
-def no_file_access():
-    """Record every file-system access (Python audit events) inside the block; fail if there was any."""
-    if not _WATCH["hooked"]:
-        sys.addaudithook(_audit)  # stays for the process; records only while a block is on
-        _WATCH["hooked"] = True
-    _WATCH["seen"] = []
-    _WATCH["on"] = True
-    try:
-        yield
-    finally:
-        _WATCH["on"] = False
-    assert _WATCH["seen"] == [], f"touched the file system: {_WATCH['seen'][:5]}"
 
 
 def test_check_site_runs_on_plain_in_memory_inputs():
