@@ -263,6 +263,7 @@ def data_dir(cli_value: str | os.PathLike | None = None, *, must_exist: bool = T
 LayerKind = Literal[
     "boundaries", "roads", "facilities", "parks", "green", "water", "buildings", "landuse", "osm", "population_table",
     "protection",  # red line, farmland, urban development boundary, water-source or Dianchi zones (kmgis check-site)
+    "stations", "metro_lines",  # metro stations (points) and the lines' station sequences (reader station_table)
 ]
 
 
@@ -289,7 +290,7 @@ class CatalogEntry(BaseModel):
 
     name: str
     kind: LayerKind
-    reader: Literal["cnmaps", "file", "osm_file", "table"]
+    reader: Literal["cnmaps", "file", "osm_file", "table", "station_table"]
     path: str | None = None
     layer: str | None = None
     crs: str | None = None
@@ -300,10 +301,13 @@ class CatalogEntry(BaseModel):
     licence: str
     description: str = ""
     fields: dict[str, FieldRule] = {}
+    #: reader station_table, kind metro_lines: ``{line: {first station id of a branch: station id it leaves
+    #: from}}`` for a branch stored joined after another station in one sequence (kmgis.sources.stations)
+    branches: dict[str, dict[str, str]] = {}
 
     @model_validator(mode="after")
     def _path_needed(self) -> CatalogEntry:
-        if self.reader in ("file", "osm_file", "table") and not self.path:
+        if self.reader in ("file", "osm_file", "table", "station_table") and not self.path:
             raise ValueError(f"reader {self.reader!r} needs a 'path'")
         if self.reader == "cnmaps" and not (self.city or self.adcodes):
             raise ValueError("reader 'cnmaps' needs 'city' or 'adcodes'")
@@ -417,6 +421,8 @@ class RecipeLayers(BaseModel):
     poi_table: PoiTableSpec | None = None
     population_raster: str | None = None
     built_up: str | None = None
+    stations: str | None = None
+    metro_lines: str | None = None
 
 
 class BuiltUpParams(BaseModel):
@@ -450,6 +456,10 @@ class RecipeParams(BaseModel):
     access_grid_cell_m: float = Field(default=100.0, gt=0)
     population_cell_m: float = Field(default=100.0, gt=0)
     builtup: BuiltUpParams = BuiltUpParams()
+    # GB 50180-2018 life-circle levels (layers/standards/gb50180_2018.yaml): None = the standard's distances
+    levels_distance_m: dict[str, float] | None = None  # e.g. {"15min": 800}
+    levels_walk_kmh: float | None = Field(default=None, gt=0, le=10)  # else the level minutes × this speed
+    levels_group_kmh: dict[str, float] | None = None  # None: the table's group speeds; {}: no group rows
 
 
 class Recipe(BaseModel):
@@ -647,7 +657,7 @@ def load_recipe(path: str | os.PathLike) -> Recipe | MetroRecipe:
         except KmgisError as exc:
             raise KmgisError(f"recipe {path}: {exc}") from None
     catalog = load_catalog()
-    for field_name in ("roads", "osm", "built_up"):
+    for field_name in ("roads", "osm", "built_up", "stations", "metro_lines"):
         name = getattr(recipe.layers, field_name)
         if field_name == "osm" and name == OVERPASS:
             if recipe.boundary_from_osm_extent:

@@ -20,6 +20,9 @@ layer                   geometry      columns (besides ``geometry``)
 ``buildings``           Polygon       ``building``, ``levels``, ``area_m2``
 ``landuse``             Polygon       ``landuse`` (OSM value: residential, commercial, …), ``area_m2``
 ``boundaries``          Polygon       ``unit_id``, ``adcode``, ``name_zh``, ``name_en``
+``stations``            Point         ``name`` (as given: pinyin, or the OSM ``name``), ``name_zh``,
+                                      ``lines`` (the lines serving it, ``;``-separated as in the
+                                      source, e.g. ``1号线/2号线;4号线``), ``source_id``
 ======================  ============  =====================================================
 """
 
@@ -54,6 +57,7 @@ LAYER_COLUMNS: dict[str, dict[str, str]] = {
     "buildings": {"building": "str", "levels": "float64", "area_m2": "float64", "source_id": "str"},
     "landuse": {"landuse": "str", "name": "str", "area_m2": "float64", "source_id": "str"},
     "boundaries": {"unit_id": "str", "adcode": "str", "name_zh": "str", "name_en": "str"},
+    "stations": {"name": "str", "name_zh": "str", "lines": "str", "source_id": "str"},
 }
 
 LAYER_GEOMETRY: dict[str, tuple[str, ...]] = {
@@ -65,6 +69,7 @@ LAYER_GEOMETRY: dict[str, tuple[str, ...]] = {
     "buildings": ("Polygon", "MultiPolygon"),
     "landuse": ("Polygon", "MultiPolygon"),
     "boundaries": ("Polygon", "MultiPolygon"),
+    "stations": ("Point",),
 }
 
 LAYER_NAMES = tuple(LAYER_COLUMNS)

@@ -129,3 +129,12 @@ def test_scorecard_rows_take_labels_from_the_registry_and_stay_numeric():
 def test_public_api_names_resolve():
     for name in kmgis.__all__:
         assert getattr(kmgis, name) is not None, name
+
+
+def test_scorecard_marks_rows_resting_on_unverified_standard_values():
+    rec = Indicator("level_5min_market_pct", 40.0, "%", "residents", "share within 300 m",
+                    params={"unverified_standard_values": ["distance"]})
+    card = build_scorecard([rec], [], {}, "county_seat", {})
+    assert card.loc[0, "method"] == "verified: false (distance) — share within 300 m"
+    plain = build_scorecard([Indicator("level_5min_market_pct", 40.0, "%", "r", "m")], [], {}, "county_seat", {})
+    assert plain.loc[0, "method"] == "m"

@@ -21,12 +21,22 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from kmgis.errors import KmgisError
-from kmgis.indicators import builtup, greenspace, junctions, lifecircle, residents, roads
+from kmgis.indicators import (
+    builtup,
+    greenspace,
+    junctions,
+    lifecircle,
+    lifecircle_levels,
+    park_service,
+    residents,
+    roads,
+    transit,
+)
 from kmgis.indicators.result import Result
 from kmgis.indicators.road_layer import ROAD_CLASSES
 
 #: stages of the recipe workflow, in the order they run (for progress and timings)
-STAGES = ("roads", "green", "life circle")
+STAGES = ("roads", "green", "life circle", "transit")
 
 
 @dataclass(frozen=True)
@@ -65,6 +75,8 @@ _PLACEHOLDERS: dict[str, str] = {
     "road_class": "|".join(_slug(c) for c in ROAD_CLASSES),
     "category": "|".join(lifecircle.FACILITY_CATEGORIES),
     "distance_m": r"\d+",
+    "level": "|".join(lifecircle_levels.LEVELS),
+    "group": "|".join(lifecircle_levels.GROUP_KMH),
 }
 
 
@@ -85,6 +97,15 @@ _ROADS = ("roads", "area", "crs")
 _WALK = {"max_snap_m": "max_snap_m"}
 _LIFECIRCLE_OPTIONS = {"walk_kmh": "walk_kmh", "minutes": "lifecircle_minutes", "band_m": "lifecircle_band_m",
                        "max_snap_m": "max_snap_m"}
+_PARK_SERVICE_IN = ("network", "residents", "parks", "landuse", "area")
+_PARK_SERVICE_CLASSES = ("parks ≥ 5,000 m² serve 500 m, parks of 2,000–5,000 m² serve 300 m, smaller parks none "
+                         "(住建部《2021年城市体检指标体系》; layers/standards/park_service.yaml); touching park "
+                         "polygons merged before classing")
+_STATIONS = ("network", "residents", "stations", "area", "crs")
+_METRO = ("metro_lines", "stations", "crs")
+_LEVELS_INPUTS = ("network", "residents", "facilities")
+_LEVELS_OPTIONS = {"distance_m": "levels_distance_m", "walk_kmh": "levels_walk_kmh",
+                   "group_kmh": "levels_group_kmh", "max_snap_m": "max_snap_m"}
 _LIFECIRCLE_DEF = ("share of residents within the walking time (or distance) of the nearest facility of the "
                    "category, on the network")
 
@@ -147,6 +168,36 @@ SPECS: tuple[IndicatorSpec, ...] = (
         "share of residents whose walking-network distance to the nearest park ≥ 0.5 ha is within the distance in "
         "the id", greenspace.park_access, ("network", "residents", "parks"), {"max_m": "park_max_m"} | _WALK, "green"),
     IndicatorSpec(
+        "park_service_straight_pct", "%", "公园绿地服务半径覆盖率（直线，按人口）",
+        "park service-radius coverage of residents, straight line",
+        "share of residents within the service radius of a park of its size class by straight-line distance "
+        f"(inside the park's buffer, as officially measured); {_PARK_SERVICE_CLASSES}",
+        park_service.park_service_coverage, _PARK_SERVICE_IN, _WALK, "green"),
+    IndicatorSpec(
+        "park_service_walk_pct", "%", "公园绿地服务半径覆盖率（步行，按人口）",
+        "park service-radius coverage of residents, on foot",
+        "share of residents within the service radius of a park of its size class by walking-network distance "
+        f"(access points: entrances, else the outline every 30 m; one search per class); {_PARK_SERVICE_CLASSES}",
+        park_service.park_service_coverage, _PARK_SERVICE_IN, _WALK, "green"),
+    IndicatorSpec(
+        "park_service_gap_pct", "percentage points", "直线与步行覆盖率之差",
+        "park service coverage: straight line minus walk",
+        "park_service_straight_pct − park_service_walk_pct: residents inside a park's service buffer who cannot "
+        "walk to a park of that class within its radius", park_service.park_service_coverage, _PARK_SERVICE_IN,
+        _WALK, "green"),
+    IndicatorSpec(
+        "park_service_residential_land_straight_pct", "%", "公园绿地服务半径覆盖率（居住用地，直线）",
+        "park service-radius coverage of residential land, straight line",
+        "area of residential land (landuse=residential) in the built-up area inside the union of the parks' "
+        f"buffers by their class radius ÷ residential land area: the official measure; {_PARK_SERVICE_CLASSES}",
+        park_service.park_service_coverage, _PARK_SERVICE_IN, _WALK, "green"),
+    IndicatorSpec(
+        "park_service_residential_land_walk_pct", "%", "公园绿地服务半径覆盖率（居住用地，步行）",
+        "park service-radius coverage of residential land, on foot",
+        "share of residential land (landuse=residential) in the built-up area, cut by a 25 m grid with each piece "
+        "weighted by its area, whose walking-network distance to a park of a class is within that class's radius; "
+        f"{_PARK_SERVICE_CLASSES}", park_service.park_service_coverage, _PARK_SERVICE_IN, _WALK, "green"),
+    IndicatorSpec(
         "lifecircle_{category}_pct", "%", "15分钟生活圈设施覆盖率", "15-minute life-circle coverage by facility",
         _LIFECIRCLE_DEF, lifecircle.lifecircle, ("network", "residents", "facilities"), _LIFECIRCLE_OPTIONS,
         "life circle"),
@@ -158,6 +209,64 @@ SPECS: tuple[IndicatorSpec, ...] = (
         "lifecircle_complete_pct", "%", "15分钟生活圈完整覆盖率", "complete 15-minute life circle",
         "share of residents with every facility category within 15 minutes' walk on the network",
         lifecircle.lifecircle, ("network", "residents", "facilities"), _LIFECIRCLE_OPTIONS, "life circle"),
+    IndicatorSpec(
+        "level_{level}_{category}_pct", "%", "生活圈居住区设施步行覆盖率",
+        "life-circle level: residents within walking distance of a required facility",
+        "share of residents whose walking-network distance to the nearest facility of a category the level "
+        "requires (GB 50180-2018 Appendix B, mapped to kmgis categories) is within the level's walking distance "
+        "(5 min 300 m, 10 min 500 m, 15 min 1,000 m of the standard's 800–1,000 m)",
+        lifecircle_levels.lifecircle_levels, _LEVELS_INPUTS, _LEVELS_OPTIONS, "life circle"),
+    IndicatorSpec(
+        "level_{level}_complete_pct", "%", "生活圈居住区配套完整覆盖率", "complete life-circle level",
+        "share of residents with every facility category the level requires within the level's walking distance "
+        "on the network (levels do not nest); required types without a kmgis category are named, not assessed",
+        lifecircle_levels.lifecircle_levels, _LEVELS_INPUTS, _LEVELS_OPTIONS, "life circle"),
+    IndicatorSpec(
+        "level_{level}_complete_{group}_pct", "%", "分人群十五分钟生活圈完整覆盖率",
+        "complete 15-minute level by population group",
+        "share of residents with every category the 15-minute level requires within 15 minutes' walk at the "
+        "group's speed (adult 4.8 km/h → 1,200 m; elderly 3.6 km/h → 900 m; children 3.168 km/h → 792 m)",
+        lifecircle_levels.lifecircle_levels, _LEVELS_INPUTS, _LEVELS_OPTIONS, "life circle"),
+    IndicatorSpec(
+        "station_{distance_m}m_walk_pct", "%", "轨道站点步行覆盖率（常住人口）",
+        "residents within walking distance of a metro station",
+        "share of residents of the built-up area whose walking-network distance to the nearest metro station is "
+        "within the distance in the id (one multi-source search from all stations; 500 and 800 m by default)",
+        transit.station_coverage, _STATIONS, _WALK, "transit"),
+    IndicatorSpec(
+        "station_{distance_m}m_straight_pct", "%", "轨道站点直线覆盖率（常住人口）",
+        "residents within a straight-line radius of a metro station",
+        "share of residents of the built-up area within the distance in the id of the nearest metro station in a "
+        "straight line (inside the union of station buffers: official practice), shown beside the walking share",
+        transit.station_coverage, _STATIONS, _WALK, "transit"),
+    IndicatorSpec(
+        "station_{distance_m}m_walk_area_pct", "%", "轨道站点步行覆盖率（建成区面积）",
+        "built-up area within walking distance of a metro station",
+        "share of the built-up area in 50 m grid cells whose centre is within the distance in the id of the "
+        "nearest metro station on the walking network (cells clipped to the built-up area)",
+        transit.station_coverage, _STATIONS, _WALK, "transit"),
+    IndicatorSpec(
+        "station_{distance_m}m_straight_area_pct", "%", "轨道站点直线覆盖率（建成区面积）",
+        "built-up area within a straight-line radius of a metro station",
+        "share of the built-up area inside the union of straight-line buffers of the distance in the id around "
+        "the metro stations", transit.station_coverage, _STATIONS, _WALK, "transit"),
+    IndicatorSpec(
+        "stations_count", "stations", "建成区内轨道站点数", "metro stations in the built-up area",
+        "metro stations (points) inside the built-up area", transit.station_coverage, _STATIONS, _WALK, "transit"),
+    IndicatorSpec(
+        "metro_line_km_straight", "km", "城市轨道交通线路长度（站间直线，下限）",
+        "metro length (straight station links, lower bound)",
+        "sum of straight station-to-station links over the lines' station sequences in the metric CRS, each link "
+        "shared by several lines once; ignores track curves, so a lower bound of route length (里程)",
+        transit.metro_network_km, _METRO, {}, "transit"),
+    IndicatorSpec(
+        "metro_lines_count", "lines", "城市轨道交通运营线路数", "metro lines",
+        "distinct line names of the line records (a record named '1号线/2号线' counts two lines)",
+        transit.metro_network_km, _METRO, {}, "transit"),
+    IndicatorSpec(
+        "metro_stations_count", "stations", "城市轨道交通车站数", "metro stations",
+        "distinct stations on the lines' station sequences (a transfer station once)",
+        transit.metro_network_km, _METRO, {}, "transit"),
 )
 
 

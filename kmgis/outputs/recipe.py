@@ -38,6 +38,11 @@ def gpkg_layers(results: RecipeResults) -> dict[str, gpd.GeoDataFrame]:
             out[name] = g.drop(columns=[c for c in ("osm_node_ids",) if c in g.columns])
     if results.access_grid is not None and len(results.access_grid):
         out["access_grid"] = results.access_grid.to_crs(WGS84)
+    if results.level_gap_grid is not None and len(results.level_gap_grid):
+        out["level_gap_grid"] = results.level_gap_grid.to_crs(WGS84)
+    for name, layer in results.indicators.layers.items():  # derived by indicators (park service areas, …)
+        if name != "built_up" and layer is not None and len(layer):
+            out[name] = layer.to_crs(WGS84)
     return out
 
 

@@ -35,7 +35,9 @@ from kmgis.config import load_layers_yaml
 from kmgis.crs import metric_crs
 from kmgis.errors import KmgisError
 from kmgis.geom import html_text
+from kmgis.indicators.lifecircle_levels import LEVELS
 from kmgis.model import WGS84
+from kmgis.outputs.lifecircle_levels_map import add_level_gaps
 from kmgis.outputs.maps import (
     MINUTE_COLOURS,
     NODATA_COLOUR,
@@ -57,6 +59,8 @@ from kmgis.outputs.maps import (
     swatch_line,
     tooltip_columns,
 )
+from kmgis.outputs.park_service_map import add_park_service
+from kmgis.outputs.transit_map import add_metro_lines, add_station_catchments, add_stations
 
 ROAD_DISSOLVE_MIN = 20_000  # more road lines than this: merge roads into one multi-line per class
 CLUSTER_MIN = 100  # more facilities than this: cluster them (Leaflet.markercluster)
@@ -153,6 +157,12 @@ def draw_map(
         _add_facilities(wm, layers["facilities"], cluster_min)
     if "access_grid" in layers:
         _add_access_grid(wm, layers["access_grid"], category, recipe)
+    if "park_service_parks" in layers and "park_service_areas" in layers:
+        add_park_service(wm, layers["park_service_parks"], layers["park_service_areas"])
+    _add_transit(wm, layers)
+    if "level_gap_grid" in layers:
+        for level in LEVELS:
+            add_level_gaps(wm, layers["level_gap_grid"], level, show=False)
     if "dianchi_zones" in layers:
         _add_dianchi_zones(wm, layers["dianchi_zones"])
     if "isochrones" in layers:
@@ -512,3 +522,15 @@ def _scorecard_row(r: pd.Series) -> str:
     return (f'<tr class="{cls}" title="{html_text(hover)}"><td>{html_text(label)}<br><span class="id">'
             f'{html_text(ids)}</span></td><td>{html_text(value_txt)}</td><td>{html_text(target)}</td>'
             f'<td class="st">{html_text(status)}</td></tr>')
+
+
+def _add_transit(wm: WebMap, layers: dict[str, gpd.GeoDataFrame]) -> None:
+    """Metro station catchments (walk filled, straight dashed), the lines' straight links, the stations."""
+    if "station_catchments" in layers:
+        add_station_catchments(wm, layers["station_catchments"])
+    lines = layers.get("metro_lines")
+    if lines is not None:
+        add_metro_lines(wm, lines)
+    if "metro_stations" in layers:
+        colours = dict(zip(lines["line"], lines["colour"], strict=True)) if lines is not None else None
+        add_stations(wm, layers["metro_stations"], line_colours=colours)

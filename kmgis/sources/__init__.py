@@ -2,7 +2,7 @@
 
 :func:`load_layer` dispatches on the catalogue entry's reader: ``cnmaps`` boundaries,
 ``file`` user layers (any OGR format + field mapping), ``osm_file`` OSM PBF/XML (all model
-layers at once), ``table`` CSV facts.
+layers at once), ``table`` CSV facts, ``station_table`` metro stations and line sequences (CSV).
 
 The readers are imported here at the top; none of them imports this package module, so
 there is no cycle (:mod:`kmgis.sources.inventory`, which does, is not imported here).
@@ -20,6 +20,7 @@ from kmgis.config import CatalogEntry, resolve_path
 from kmgis.errors import KmgisError
 from kmgis.sources.boundaries import read_boundaries
 from kmgis.sources.osm import read_osm_file
+from kmgis.sources.stations import read_station_layer
 from kmgis.sources.user import read_user_layer
 
 
@@ -41,6 +42,8 @@ def load_layer(
         if not path.is_file():
             raise KmgisError(f"{entry.name}: table not found: {path}")
         return pd.read_csv(path, dtype={"adcode": str}, encoding="utf-8-sig")
+    if entry.reader == "station_table":
+        return read_station_layer(entry, data, clip=clip)
     raise KmgisError(f"{entry.name}: unknown reader {entry.reader!r}")
 
 

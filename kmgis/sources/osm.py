@@ -60,6 +60,7 @@ bounded by what lies inside ``clip``.  Node locations are kept by osmium's ``fle
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -78,6 +79,7 @@ from kmgis.model import WGS84
 from kmgis.sources.osm_tags import (
     AREA_KINDS,
     DEFAULT_LAYERS,
+    STATION_TAGS,
     area_rules,
     areas_from_elements,
     check_layers,
@@ -93,6 +95,7 @@ from kmgis.sources.osm_tags import (
     road_highways,
     roads_from_elements,
     rule_mask,
+    stations_from_elements,
 )
 from kmgis.sources.overpass import OFFLINE_HINT, overpass_cache_dir, read_overpass
 
@@ -116,9 +119,11 @@ __all__ = [
     "parse_maxspeed",
     "parse_number",
     "read_osm_file",
+    "read_osm_stations",
     "read_overpass",
     "road_highways",
     "roads_from_elements",
+    "stations_from_elements",
 ]
 
 OSM_SUFFIXES: dict[str, str] = {
@@ -504,3 +509,45 @@ def osm_file_timestamp(path: str | os.PathLike[str]) -> str | None:
     if newest is None or newest.timestamp() <= 0:
         return None
     return newest.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def read_osm_stations(
+    path: str | os.PathLike[str], *, clip: shapely.Polygon | shapely.MultiPolygon | None = None
+) -> gpd.GeoDataFrame:
+    """The metro stations of an OSM file as the ``stations`` layer (:func:`stations_from_elements`).
+
+    One pyosmium pass over the nodes and areas tagged ``railway=station`` or
+    ``public_transport=station`` (filtered in C++); ``clip`` (WGS84) keeps the stations whose
+    point lies in it.  Not part of :func:`read_osm_file`'s layers (their default set is
+    unchanged).  Errors as :func:`read_osm_file`.
+    """
+    p, fmt = _check_file(path)
+    if clip is not None:
+        clip = check_polygon(clip, "clip")
+        shapely.prepare(clip)
+    if _open_header(p, fmt).has_multiple_object_versions:
+        raise KmgisError(f"OSM file {p} is a history file (several versions of each object); use a current extract")
+    nodes, areas = _Bucket(STATION_TAGS, None, points=True), _Bucket(STATION_TAGS, None)
+    wkb, keys = osmium.geom.WKBFactory(), STATION_TAGS
+    tags = osmium.filter.TagFilter(("railway", "station"), ("public_transport", "station"))
+    try:
+        fp = osmium.FileProcessor(osmium.io.File(str(p), fmt), osmium.osm.NODE | osmium.osm.WAY | osmium.osm.RELATION)
+        fp = fp.with_locations().with_areas(tags).with_filter(osmium.filter.EntityFilter(
+            osmium.osm.NODE | osmium.osm.AREA)).with_filter(tags)
+        for obj in fp:
+            vals = tuple(map(obj.tags.get, keys))
+            if obj.is_node():
+                nodes.add(f"n{obj.id}", (obj.location.lon, obj.location.lat), vals)
+            else:
+                with contextlib.suppress(RuntimeError):
+                    areas.add(("w" if obj.from_way() else "r") + str(obj.orig_id()),
+                              bytes.fromhex(wkb.create_multipolygon(obj)), vals)
+    except (RuntimeError, OSError) as exc:
+        raise _corrupted(p, exc) from None
+    frames = [f for f in (nodes.frame(), areas.frame()) if len(f)]
+    elements = (gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=WGS84)
+                if frames else nodes.frame())
+    out = stations_from_elements(elements)
+    if clip is not None and len(out):
+        out = out[shapely.intersects(np.asarray(out.geometry.values), clip)].reset_index(drop=True)
+    return out

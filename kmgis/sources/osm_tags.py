@@ -386,6 +386,43 @@ def facilities_from_elements(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return conform("facilities", gpd.GeoDataFrame(df, geometry="geometry", crs=WGS84))
 
 
+STATION_TAGS: tuple[str, ...] = ("railway", "station", "public_transport", "subway", "name", "name:zh")
+"""OSM keys read for the ``stations`` layer."""
+
+
+def station_mask(df: pd.DataFrame) -> pd.Series:
+    """True for metro stations: ``railway=station`` + ``station=subway``, or ``public_transport=station``
+    + ``subway=yes`` (OSM wiki data items: ``station=subway`` "Subway station",
+    https://wiki.openstreetmap.org/entity/Q5363; ``subway`` "whether subway trains stop at a feature",
+    https://wiki.openstreetmap.org/entity/Q2017).  Stop positions and platforms are not stations."""
+    rail = (_low(df, "railway") == "station") & (_low(df, "station") == "subway")
+    public = (_low(df, "public_transport") == "station") & _low(df, "subway").isin(_YES)
+    return rail | public
+
+
+def stations_from_elements(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """OSM elements → the ``stations`` layer (points, WGS84, conformed).
+
+    Elements passing :func:`station_mask`; nodes keep their point, ways and relations become a
+    point on their surface.  Columns ``name`` (``name``), ``name_zh`` (``name:zh``), ``lines``
+    (empty: OSM keeps the lines in route relations, not on the station) and ``source_id``
+    (``n123`` / ``w456`` / ``r789``, each once).
+    """
+    if len(gdf) == 0:
+        return empty_layer("stations")
+    gdf = _as_elements(gdf)
+    geoms = np.asarray(gdf.geometry.values)
+    ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    mask = (station_mask(gdf) & ok).to_numpy()
+    df, geoms = gdf.loc[mask], geoms[mask]
+    others = shapely.get_type_id(geoms) != 0
+    geoms[others] = shapely.point_on_surface(geoms[others])
+    out = gpd.GeoDataFrame({"name": _tag(df, "name"), "name_zh": _tag(df, "name:zh"), "lines": None,
+                            "source_id": _source_ids(df)}, geometry=gpd.GeoSeries(geoms, index=df.index, crs=WGS84),
+                           crs=WGS84)
+    return conform("stations", out.drop_duplicates("source_id"))
+
+
 def _polygonal(geoms: np.ndarray) -> np.ndarray:
     """Polygons of each geometry (None if it has none); single-part multipolygons → Polygon.
 

@@ -24,14 +24,22 @@ from kmgis.errors import KmgisError
 from kmgis.geom import select_intersecting, sha256_file, with_halo
 from kmgis.indicators import Indicator, Result, builtup, combine, registry
 from kmgis.indicators.lifecircle import access_grid
+from kmgis.indicators.lifecircle_levels import level_gap_grid
 from kmgis.indicators.residents import residents_in_area
 from kmgis.model import WGS84
 from kmgis.network import Network, build_network
 from kmgis.population import population_points
 from kmgis.sources import load_layer
-from kmgis.sources.osm import osm_file_timestamp, read_osm_file, read_overpass
+from kmgis.sources.osm import osm_file_timestamp, read_osm_file, read_osm_stations, read_overpass
 from kmgis.sources.poi import read_poi_table
-from kmgis.workflows.common import Stages, describe_file, osm_source, package_versions, source_line
+from kmgis.workflows.common import (
+    OSM_LICENCE,
+    Stages,
+    describe_file,
+    osm_source,
+    package_versions,
+    source_line,
+)
 from kmgis.workflows.scorecard import build_scorecard, check_targets
 
 SCOPE_TEXT = {"county_seat": "county-seat built-up area", "central_city": "central-city built-up area",
@@ -66,6 +74,7 @@ class RecipeResults:
     inputs: list[dict]
     population_info: dict
     timings_s: dict[str, float] = field(default_factory=dict)
+    level_gap_grid: gpd.GeoDataFrame | None = None
 
     @property
     def built_up_km2(self) -> float | None:
@@ -140,7 +149,27 @@ def load_recipe_layers(recipe: Recipe, data: Path | None, area: shapely.Geometry
         inputs.append(origin["facilities"])
     if recipe.layers.built_up:
         layers["official_built_up"] = load_layer(catalog_entry(recipe.layers.built_up), data)
+    _transit_layers(recipe, data, area, layers, origin, inputs)
     return layers, origin
+
+
+def _transit_layers(recipe: Recipe, data: Path | None, area: shapely.Geometry, layers: dict, origin: dict,
+                    inputs: list[dict]) -> None:
+    """Metro stations and line sequences: catalogue layers read whole (stations outside the area serve its
+    edge, a unit without metro gets a measured 0 %, a line's length needs all its stations), else the OSM
+    file's subway stations (clipped to the study area)."""
+    for key in ("stations", "metro_lines"):
+        name = getattr(recipe.layers, key)
+        if name:
+            entry = catalog_entry(name)
+            layers[key] = load_layer(entry, data)
+            origin[key] = describe_file(entry.name, resolve_path(entry.path, data), entry.licence,
+                                        "GCJ-02 converted to WGS84" if entry.source_crs == "GCJ-02" else "")
+            inputs.append(origin[key])
+    if "stations" not in layers and recipe.layers.osm and recipe.layers.osm != OVERPASS:
+        path, _ = osm_source(recipe.layers.osm, data)
+        layers["stations"] = read_osm_stations(path, clip=area)
+        origin["stations"] = origin.get("roads") or describe_file("osm", path, OSM_LICENCE)
 
 
 # --------------------------------------------------------------------------- population
@@ -318,25 +347,31 @@ def _run(recipe: Recipe, recipe_path: Path, data: Path | None, stages: Stages) -
     stages.done("network")
     res_bu = _residents_inside(residents, bu_geom)
     bundle = {"roads": roads, "green": got.layers.get("green"), "parks": got.layers.get("parks"),
+              "landuse": got.layers.get("landuse"), "stations": got.layers.get("stations"),
+              "metro_lines": got.layers.get("metro_lines"),
               "facilities": got.layers.get("facilities"), "residents": res_bu, "network": net,
               "area": bu_geom, "built_up": built_up, "crs": got.crs}
     computed, per_resident = _registered(bundle, recipe, stages)
-    grid = _access_grid(net, got.layers.get("facilities"), built_up, got.crs, recipe) if bu_geom is not None else None
+    grids = _grids(net, got.layers.get("facilities"), built_up, got.crs, recipe) if bu_geom is not None else (None,) * 2
     indicators = combine([*records, *computed])
     card = build_scorecard(list(indicators), targets, load_layers_yaml("targets")["documents"], recipe.scope,
                            got.sources, target_ids=recipe.targets)
     return RecipeResults(recipe, recipe_path, got.crs, got.boundary, built_up, res_bu, net, got.layers, indicators,
-                         card, per_resident, grid, got.sources, got.inputs, pop_info, stages.timings_s)
+                         card, per_resident, grids[0], got.sources, got.inputs, pop_info, stages.timings_s, grids[1])
 
 
-def _access_grid(net: Network | None, facilities: gpd.GeoDataFrame | None, built_up: gpd.GeoDataFrame,
-                 crs: pyproj.CRS, recipe: Recipe) -> gpd.GeoDataFrame | None:
-    """The walking-minutes grid of the built-up area (only with a network and facilities)."""
+def _grids(net: Network | None, facilities: gpd.GeoDataFrame | None, built_up: gpd.GeoDataFrame,
+           crs: pyproj.CRS, recipe: Recipe) -> tuple[gpd.GeoDataFrame | None, gpd.GeoDataFrame | None]:
+    """The walking-minutes grid and the GB 50180-2018 gap grid of the built-up area (with a network and
+    facilities; else None, None)."""
     if net is None or facilities is None or len(facilities) == 0:
-        return None
+        return None, None
     p = recipe.parameters
-    return access_grid(net, facilities, built_up, crs, cell_m=p.access_grid_cell_m, walk_kmh=p.walk_kmh,
-                       minutes=p.lifecircle_minutes, max_snap_m=p.max_snap_m)
+    minutes = access_grid(net, facilities, built_up, crs, cell_m=p.access_grid_cell_m, walk_kmh=p.walk_kmh,
+                          minutes=p.lifecircle_minutes, max_snap_m=p.max_snap_m)
+    gaps = level_gap_grid(net, facilities, built_up, crs, cell_m=p.access_grid_cell_m,
+                          distance_m=p.levels_distance_m, walk_kmh=p.levels_walk_kmh, max_snap_m=p.max_snap_m)
+    return minutes, gaps
 
 
 def recipe_sha256(results: RecipeResults) -> str:

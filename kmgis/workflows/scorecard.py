@@ -68,6 +68,12 @@ def _fmt_params(params: dict) -> str:
     return "; ".join(f"{k}={v}" for k, v in sorted(params.items()))
 
 
+def _unverified_prefix(ind: Indicator) -> str:
+    """``verified: false (…) — `` when the record rests on standard values no text was read for."""
+    unverified = ind.params.get("unverified_standard_values") or []
+    return f"verified: false ({', '.join(map(str, unverified))}) — " if unverified else ""
+
+
 def _base_row(ind: Indicator, sources: Mapping[str, str], decimals: int) -> dict[str, Any]:
     entry = registry.spec(ind.indicator)
     value = round(ind.value, decimals) if ind.has_value else math.nan
@@ -75,7 +81,8 @@ def _base_row(ind: Indicator, sources: Mapping[str, str], decimals: int) -> dict
         "indicator": ind.indicator, "label_zh": entry.zh, "label_en": entry.en, "value": value,
         "status": ind.status, "unit": ind.unit, "scope": ind.scope,
         "source": " | ".join(sources[k] for k in ind.inputs if k in sources) or "—",
-        "method": ind.method if ind.has_value else f"no data: {ind.missing}", "definition": entry.definition,
+        "method": _unverified_prefix(ind) + (ind.method if ind.has_value else f"no data: {ind.missing}"),
+        "definition": entry.definition,
         "parameters": _fmt_params(ind.params),
     }
 
