@@ -20,7 +20,8 @@ from kmgis.outputs.files import write_csv, write_text
 SUMMARY_INDICATORS = [
     "built_up_area_km2", "population_built_up", "road_density_km_per_km2", "intersection_density_per_km2",
     "dead_end_share_pct", "green_ratio_pct", "park_m2_per_person", "green_300m_pct", "park_500m_pct",
-    "lifecircle_complete_pct",
+    "lifecircle_complete_pct", "level_15min_complete_pct", "park_service_walk_pct", "station_800m_walk_pct",
+    "station_800m_straight_pct",
 ]
 registry.check_ids(SUMMARY_INDICATORS, "kmgis.outputs.summary")  # an undeclared id fails at import
 
