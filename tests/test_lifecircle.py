@@ -33,7 +33,7 @@ from kmgis.network import build_network, nearest_distance
 
 METRIC = "EPSG:32648"
 CENTRE = (265450.0, 2731250.0)  # UTM 48N, 晋宁 (102.682°E 24.678°N)
-CATEGORIES = list(load_layers_yaml("facilities")["categories"])
+CATEGORIES = [c for c, spec in load_layers_yaml("facilities")["categories"].items() if spec.get("lifecircle", True)]
 
 
 # ----------------------------------------------------------------------------- reference

@@ -73,11 +73,13 @@ def share(pop, mask) -> float:
 
 @pytest.fixture(scope="module")
 def reference(helsinki, residents):
-    """NetworkX distances (m) from every resident to the nearest facility of each category present, ≤ 1,200 m."""
+    """NetworkX distances (m) from every resident to the nearest facility of each category present that a
+    level requires, ≤ 1,200 m."""
     net, fac, crs = helsinki
     fxy, rxy = xy(fac, crs), xy(residents, crs)
+    required = {c for spec in LEVELS.values() for c in spec.required}
     return {c: nx_nearest(net, rxy, fxy[(fac["category"] == c).to_numpy()], cutoff=1200.0)
-            for c in CATEGORIES if (fac["category"] == c).any()}
+            for c in CATEGORIES if c in required and (fac["category"] == c).any()}
 
 
 # ----------------------------------------------------------------------------- the table

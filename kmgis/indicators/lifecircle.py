@@ -66,8 +66,8 @@ def select_categories(categories: Sequence[str] | None = None) -> list[str]:
     ['school', 'clinic']
     """
     table = _category_table()
-    if categories is None:
-        return list(table)
+    if categories is None:  # the life circle's own set: categories not marked lifecircle: false
+        return [c for c, spec in table.items() if spec.get("lifecircle", True)]
     if isinstance(categories, str):
         categories = [categories]
     unknown = [c for c in categories if c not in table]

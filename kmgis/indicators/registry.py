@@ -31,12 +31,13 @@ from kmgis.indicators import (
     residents,
     roads,
     transit,
+    walkability,
 )
 from kmgis.indicators.result import Result
 from kmgis.indicators.road_layer import ROAD_CLASSES
 
 #: stages of the recipe workflow, in the order they run (for progress and timings)
-STAGES = ("roads", "green", "life circle", "transit")
+STAGES = ("roads", "green", "life circle", "transit", "walkability")
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,11 @@ _PARK_SERVICE_CLASSES = ("parks ≥ 5,000 m² serve 500 m, parks of 2,000–5,00
                          "polygons merged before classing")
 _STATIONS = ("network", "residents", "stations", "area", "crs")
 _METRO = ("metro_lines", "stations", "crs")
+_WALKABILITY = ("network", "residents", "facilities", "roads", "area", "crs", "stations")
+_WALKABILITY_OPTIONS = {"max_snap_m": "max_snap_m", "include_internal": "include_internal_roads"}
+_WALKABILITY_HOW = ("in the 1 km walking-network neighbourhood of each 250 m cell of the built-up area (the cells "
+                    "holding a network node within 1,000 m of the cell centre's point on the network; GHSCI, "
+                    "Boeing et al. 2022)")
 _LEVELS_INPUTS = ("network", "residents", "facilities")
 _LEVELS_OPTIONS = {"distance_m": "levels_distance_m", "walk_kmh": "levels_walk_kmh",
                    "group_kmh": "levels_group_kmh", "max_snap_m": "max_snap_m"}
@@ -267,6 +273,38 @@ SPECS: tuple[IndicatorSpec, ...] = (
         "metro_stations_count", "stations", "城市轨道交通车站数", "metro stations",
         "distinct stations on the lines' station sequences (a transfer station once)",
         transit.metro_network_km, _METRO, {}, "transit"),
+    IndicatorSpec(
+        "walkability_index_mean", "z", "步行指数（GHSCI）", "walkability index (GHSCI)",
+        "population-weighted mean over the built-up area's cells of the sum of the z-scores (against the area's "
+        "own sampled cells) of intersection density, population density and daily-living score, "
+        + _WALKABILITY_HOW + "; no data unless all three components are available",
+        walkability.walkability_index, _WALKABILITY, _WALKABILITY_OPTIONS, "walkability"),
+    IndicatorSpec(
+        "walkability_index_25city_mean", "z", "步行指数（对照GHSCI 25城）", "walkability index vs the 25 GHSCI cities",
+        "as the walkability index, with each component's z-score taken against the mean and SD of the 25-city "
+        "GHSCI study (comparable across cities); no data unless all three components are available",
+        walkability.walkability_index, _WALKABILITY, _WALKABILITY_OPTIONS, "walkability"),
+    IndicatorSpec(
+        "walkability_index_2c_mean", "z", "步行指数（两项，非GHSCI）", "walkability, 2 components (not GHSCI)",
+        "population-weighted mean of the sum of the z-scores of intersection density and population density only "
+        "(daily-living score left out) " + _WALKABILITY_HOW + "; NOT the GHSCI walkability index",
+        walkability.walkability_index, _WALKABILITY, _WALKABILITY_OPTIONS, "walkability"),
+    IndicatorSpec(
+        "walkability_intersection_density_per_km2", "intersections/km²", "步行邻域交叉口密度",
+        "neighbourhood intersection density",
+        "consolidated street intersections (city roads, merged degree ≥ 3, junctions within 24 m merged) per km² "
+        + _WALKABILITY_HOW + "; population-weighted mean over the cells",
+        walkability.walkability_index, _WALKABILITY, _WALKABILITY_OPTIONS, "walkability"),
+    IndicatorSpec(
+        "walkability_population_density_per_km2", "persons/km²", "步行邻域人口密度",
+        "neighbourhood population density",
+        "residents per km² " + _WALKABILITY_HOW + "; population-weighted mean over the cells",
+        walkability.walkability_index, _WALKABILITY, _WALKABILITY_OPTIONS, "walkability"),
+    IndicatorSpec(
+        "walkability_daily_living_score", "score 0–3", "日常生活设施可达得分", "daily-living score",
+        "number of destination groups within 500 m walk of the cell centre (fresh-food market/supermarket, "
+        "convenience store, public-transport stop; GHSCI), population-weighted mean over the built-up area's cells",
+        walkability.walkability_index, _WALKABILITY, _WALKABILITY_OPTIONS, "walkability"),
 )
 
 

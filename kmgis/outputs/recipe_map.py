@@ -61,6 +61,7 @@ from kmgis.outputs.maps import (
 )
 from kmgis.outputs.park_service_map import add_park_service
 from kmgis.outputs.transit_map import add_metro_lines, add_station_catchments, add_stations
+from kmgis.outputs.walkability_map import add_walkability_grid
 
 ROAD_DISSOLVE_MIN = 20_000  # more road lines than this: merge roads into one multi-line per class
 CLUSTER_MIN = 100  # more facilities than this: cluster them (Leaflet.markercluster)
@@ -159,6 +160,8 @@ def draw_map(
         _add_access_grid(wm, layers["access_grid"], category, recipe)
     if "park_service_parks" in layers and "park_service_areas" in layers:
         add_park_service(wm, layers["park_service_parks"], layers["park_service_areas"])
+    if "walkability_grid" in layers:
+        add_walkability_grid(wm, layers["walkability_grid"])
     _add_transit(wm, layers)
     if "level_gap_grid" in layers:
         for level in LEVELS:
