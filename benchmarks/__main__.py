@@ -1,6 +1,6 @@
 """Run the benchmark suites on the real Kunming data and write ``benchmarks/RESULTS.md``.
 
-    python -m benchmarks [--data DIR] [--suites accessibility,road_density,isochrone,batch] [--out FILE | --no-write]
+    python -m benchmarks [--data DIR] [--suites accessibility,road_density,isochrone,batch,snapping] [--out FILE | --no-write]
 
 Suites (each also runs alone, ``python -m benchmarks.<suite>``, printing its section):
 
@@ -8,7 +8,9 @@ Suites (each also runs alone, ``python -m benchmarks.<suite>``, printing its sec
    (kmgis vs NetworkX vs pandana vs the per-origin OSMnx idiom);
 2. ``road_density``: road density of the 14 units' built-up areas (kmgis vs OSMnx ``basic_stats``);
 3. ``isochrone``: a 60-minute drive isochrone on the whole city's network (kmgis vs ``nx.ego_graph``);
-4. ``batch``: the 14 unit recipes + central-city with ``run_batch``, 1 and 2 workers.
+4. ``batch``: the 14 unit recipes + central-city with ``run_batch``, 1 and 2 workers;
+5. ``snapping``: ``snap_points`` of the central city's and Jinning's residents, the previous
+   implementation (STRtree + GEOS) vs today's (segment index + numpy), times and equality.
 
 ``python -m benchmarks.network`` (the first benchmark, nearest of 500 facility nodes on the
 whole city's walk network) is separate and not run here.
@@ -35,12 +37,13 @@ from benchmarks.common import (
 )
 from kmgis.errors import KmgisError
 
-SUITES = ("accessibility", "road_density", "isochrone", "batch")
+SUITES = ("accessibility", "road_density", "isochrone", "batch", "snapping")
 TITLES = {
     "accessibility": "1. All residents → nearest facility, central city",
     "road_density": "2. Road density, the 14 units' built-up areas",
     "isochrone": "3. 60-minute drive isochrone, whole city's network",
     "batch": "4. Full batch",
+    "snapping": "5. Snapping residents onto the walk network",
 }
 
 

@@ -301,7 +301,8 @@ def central_city(data: Path) -> CentralCity:
     centre = load_layers_yaml("seats")["centres"]["yunnan_provincial_government"]
     bu_params = {k: v for k, v in params.builtup.model_dump().items() if v is not None}
     built_up = built_up_area(boundary, roads=roads, seat_point=(float(centre["lon"]), float(centre["lat"])),
-                                crs=crs, scope="central-city built-up area", road_params=bu_params or None)
+                             crs=crs, scope="central-city built-up area",
+                             road_params=bu_params or None).layers["built_up"]
     t["built-up area"] = lap()
     urban = built_up.attrs.get("candidates")
     frames, method, proxy = [], "", ""

@@ -256,3 +256,147 @@ def test_node_degree_counts_a_self_loop_once_and_parallel_edges_each():
     deg = net.node_degree()
     assert deg[at[(0, 0)]] == 2 and deg[at[(100, 0)]] == 4 and deg[at[(100, -100)]] == 1
     assert (net.nodes_gdf()["degree"].to_numpy() == deg).all()
+
+
+# ----------------------------------------------------------------------------- snapping against GEOS
+
+
+@pytest.fixture(params=["segment index", "GEOS"])
+def snap_path(request, monkeypatch):
+    """Run a snapping test through each of ``snap_points``' two paths: the segment index
+    (any number of points) and GEOS (few points on a network without the index; the tests
+    then use a cache-free copy of the network)."""
+    from kmgis.network import snap
+
+    monkeypatch.setattr(snap, "_FEW_POINTS", 0 if request.param == "segment index" else 10**9)
+    return request.param
+
+
+def uncached(net):
+    """A copy of ``net`` with empty caches (no snapped sets, no segment index)."""
+    import dataclasses
+
+    return dataclasses.replace(net)
+
+
+def reference_snap(net, pts_xy: np.ndarray, max_snap_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Independent reference: GEOS ``query_nearest`` (every equally near edge), the lowest
+    edge index of exact ties, then ``line_locate_point``; (edge, snap_m, pos_m), -1/NaN beyond
+    ``max_snap_m``."""
+    pts = shapely.points(pts_xy)
+    tree = shapely.STRtree(net.edge_geometry)
+    (i, h), d = tree.query_nearest(pts, max_distance=max_snap_m, return_distance=True, all_matches=True)
+    order = np.lexsort((h, i))
+    first = order[np.r_[True, i[order][1:] != i[order][:-1]]]
+    edge = np.full(len(pts), -1)
+    dist = np.full(len(pts), np.nan)
+    pos = np.full(len(pts), np.nan)
+    edge[i[first]], dist[i[first]] = h[first], d[first]
+    ok = edge >= 0
+    pos[ok] = shapely.line_locate_point(net.edge_geometry[edge[ok]], pts[ok])
+    return edge, dist, pos
+
+
+def assert_snaps_like_geos(net, pts_xy: np.ndarray, max_snap_m: float) -> None:
+    s = snap_points(uncached(net), pts_xy, max_snap_m=max_snap_m)
+    edge, dist, pos = reference_snap(net, pts_xy, max_snap_m)
+    assert len(s) == len(pts_xy)
+    assert np.array_equal(s.reached, edge >= 0)
+    ok = edge >= 0
+    other = np.flatnonzero(ok & (s.edge != edge))  # only exact ties may pick another edge
+    if len(other):
+        d_other = shapely.distance(shapely.points(pts_xy[other]), net.edge_geometry[s.edge[other]])
+        assert np.array_equal(d_other, dist[other])
+    assert np.abs(s.snap_m[ok] - dist[ok]).max() <= 1e-9
+    same = ok & (s.edge == edge)
+    assert np.abs(s.pos_m[same] - pos[same]).max() <= 1e-9
+    assert np.isnan(s.snap_m[~ok]).all() and np.isnan(s.pos_m[~ok]).all()
+
+
+def test_snapping_equals_geos_nearest_edge_and_locate_on_the_jinning_walk_network(jinning_walk, snap_path):
+    """A few thousand random points over the real Jinning walk network (and 1 km around it),
+    plus every 7th node (distance 0 to all its edges: ties) and vertices of edges, against
+    GEOS; 2,000 m also exercises the wider searches of far points."""
+    net = jinning_walk
+    rng = np.random.default_rng(7)
+    bounds = shapely.total_bounds(net.edge_geometry)
+    pts = rng.uniform(bounds[:2] - 1000, bounds[2:] + 1000, size=(4000, 2))
+    nodes = np.column_stack([net.node_x, net.node_y])[::7]
+    vertices = shapely.get_coordinates(net.edge_geometry[::11])
+    near = vertices + rng.normal(0, 30, vertices.shape)
+    for max_snap_m in (250.0, 2000.0):
+        assert_snaps_like_geos(net, np.concatenate([pts, nodes, vertices, near]), max_snap_m)
+    s = snap_points(uncached(net), nodes, max_snap_m=250.0)
+    assert (s.snap_m == 0).all()
+    edge, _, _ = reference_snap(net, nodes, 250.0)
+    assert np.array_equal(s.edge, edge)  # a node is 0 m from each of its edges: the lowest index wins
+
+
+def test_snapping_beyond_the_maximum_is_unreached_never_dropped(jinning_walk, snap_path):
+    net = jinning_walk
+    rng = np.random.default_rng(11)
+    bounds = shapely.total_bounds(net.edge_geometry)
+    pts = rng.uniform(bounds[:2] - 3000, bounds[2:] + 3000, size=(3000, 2))
+    pts[:3] = np.nan  # no location: unreached as well
+    s = snap_points(uncached(net), pts, max_snap_m=100.0)
+    assert len(s) == len(pts)
+    ref = np.full(len(pts), np.inf)
+    (i, _), dist = shapely.STRtree(net.edge_geometry).query_nearest(shapely.points(pts[3:]), return_distance=True)
+    ref[3 + i] = dist
+    far = ref > 100.0
+    assert far.sum() > 100 and (~far).sum() > 100
+    assert (s.edge[far] == -1).all() and np.isnan(s.snap_m[far]).all() and np.isnan(s.pos_m[far]).all()
+    assert (s.edge[~far] >= 0).all() and (s.snap_m[~far] <= 100.0).all()
+
+
+def hand_network(lines: list[list[tuple[float, float]]]):
+    """A Network made by hand from exact metric coordinates (edge k = lines[k]; nodes at the ends)."""
+    from kmgis.network import Network
+
+    ends = sorted({tuple(c) for line in lines for c in (line[0], line[-1])})
+    node = {c: k for k, c in enumerate(ends)}
+    geoms = np.array([LineString(line) for line in lines], dtype=object)
+    n = len(lines)
+    return Network(
+        mode="walk", crs=METRIC,
+        node_x=np.array([c[0] for c in ends]), node_y=np.array([c[1] for c in ends]),
+        edge_u=np.array([node[tuple(line[0])] for line in lines]),
+        edge_v=np.array([node[tuple(line[-1])] for line in lines]),
+        edge_length_m=shapely.length(geoms), edge_time_s=shapely.length(geoms) / (4.8 / 3.6),
+        edge_forward=np.ones(n, dtype=bool), edge_backward=np.ones(n, dtype=bool),
+        edge_class=np.array(["branch"] * n), edge_geometry=geoms, edge_source_row=np.arange(n),
+    )
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_a_point_equidistant_to_two_edges_gets_the_lower_edge_index(flip, snap_path):
+    """Hand-made, exact coordinates: two parallel 100 m roads 100 m apart and a point midway;
+    a V of two roads meeting at (300, 0) and a point beyond the meeting node.  Either order of
+    the edges: the lower index wins, at the same distance and position."""
+    lines = [[(0, 0), (100, 0)], [(0, 100), (100, 100)], [(200, 50), (300, 0)], [(400, 50), (300, 0)]]
+    if flip:
+        lines = [lines[1], lines[0], lines[3], lines[2]]
+    net = hand_network(lines)
+    pts = np.array([[50.0, 50.0], [300.0, -40.0]])
+    s = snap_points(net, pts)
+    assert list(s.edge) == [0, 2]
+    assert list(s.snap_m) == [50.0, 40.0]
+    assert s.pos_m[0] == 50.0 and s.pos_m[1] == pytest.approx(np.hypot(100, 50), abs=1e-12)
+    assert_snaps_like_geos(net, pts, 250.0)
+
+
+def test_snapping_handles_long_segments_and_repeated_vertices_like_geos(snap_path):
+    """Hand-made: a straight 5 km edge (many index pieces), an edge with a repeated vertex
+    (a zero-length segment) and a short spur; random points around them against GEOS."""
+    net = hand_network([
+        [(0, 0), (5000, 0)],
+        [(0, 300), (1000, 300), (1000, 300), (2500, 700)],
+        [(2400, 50), (2410, 80)],
+    ])
+    rng = np.random.default_rng(3)
+    pts = rng.uniform([-600, -600], [5600, 1300], size=(3000, 2))
+    pts = np.concatenate([pts, [[1000.0, 300.0], [1000.0, 350.0], [2500.0, -10.0]]])
+    for max_snap_m in (250.0, 5000.0):
+        assert_snaps_like_geos(net, pts, max_snap_m)
+    s = snap_points(net, np.array([[1000.0, 300.0], [500.0, 320.0]]))
+    assert list(s.edge) == [1, 1] and list(s.snap_m) == [0.0, 20.0] and list(s.pos_m) == [1000.0, 500.0]

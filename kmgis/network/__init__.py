@@ -14,7 +14,7 @@ travel times are seconds.
   dropped is reported in :attr:`Network.summary`.
 * **CSR**: one directed arc per traversable direction; parallel arcs collapse to the
   shortest (``coo → csr`` would *sum* them and silently lengthen paths).
-* **Search**: points snap to the nearest point on the nearest edge (STRtree) within a
+* **Search**: points snap to the nearest point on the nearest edge (a KD-tree of short edge pieces, exact GEOS-equal distances) within a
   maximum snap distance; the snap distance is added to the path.  Nearest-facility search
   is one multi-source Dijkstra (``scipy.sparse.csgraph.dijkstra``) from a virtual
   super-source joined to every facility's edge ends with its along-edge offsets.
