@@ -1,6 +1,6 @@
 """Run the benchmark suites on the real Kunming data and write ``benchmarks/RESULTS.md``.
 
-    python -m benchmarks [--data DIR] [--suites accessibility,road_density,isochrone,batch,snapping] [--out FILE | --no-write]
+    python -m benchmarks [--data DIR] [--suites accessibility,road_density,isochrone,batch,snapping,levels] [--out FILE | --no-write]
 
 Suites (each also runs alone, ``python -m benchmarks.<suite>``, printing its section):
 
@@ -10,7 +10,10 @@ Suites (each also runs alone, ``python -m benchmarks.<suite>``, printing its sec
 3. ``isochrone``: a 60-minute drive isochrone on the whole city's network (kmgis vs ``nx.ego_graph``);
 4. ``batch``: the 14 unit recipes + central-city with ``run_batch``, 1 and 2 workers;
 5. ``snapping``: ``snap_points`` of the central city's and Jinning's residents, the previous
-   implementation (STRtree + GEOS) vs today's (segment index + numpy), times and equality.
+   implementation (STRtree + GEOS) vs today's (segment index + numpy), times and equality;
+6. ``levels``: the GB 50180 life-circle levels + the plan's life circle for the central city's residents
+   (``lifecircle_levels`` + ``lifecircle``, 16 multi-source searches, stand-in facilities) after the network
+   and the residents' snap are built (kmgis vs NetworkX vs pandana on the same searches).
 
 ``python -m benchmarks.network`` (the first benchmark, nearest of 500 facility nodes on the
 whole city's walk network) is separate and not run here.
@@ -37,13 +40,14 @@ from benchmarks.common import (
 )
 from kmgis.errors import KmgisError
 
-SUITES = ("accessibility", "road_density", "isochrone", "batch", "snapping")
+SUITES = ("accessibility", "road_density", "isochrone", "batch", "snapping", "levels")
 TITLES = {
     "accessibility": "1. All residents → nearest facility, central city",
     "road_density": "2. Road density, the 14 units' built-up areas",
     "isochrone": "3. 60-minute drive isochrone, whole city's network",
     "batch": "4. Full batch",
     "snapping": "5. Snapping residents onto the walk network",
+    "levels": "6. GB 50180 life-circle levels + the plan's life circle, central city",
 }
 
 

@@ -152,8 +152,13 @@ def resident_xy(residents: gpd.GeoDataFrame, crs: pyproj.CRS | str) -> np.ndarra
     """Resident x/y (m) in the metric ``crs``; non-point geometries use a representative point."""
     if residents.crs is None:
         raise KmgisError("residents have no CRS")
-    geom = residents.geometry.to_crs(crs)
-    if len(geom) and not (geom.geom_type == "Point").all():
+    geom = residents.geometry
+    if len(geom) and (geom.geom_type == "Point").all():  # points: project the coordinate arrays, no new geometries
+        xy = shapely.get_coordinates(np.asarray(geom.values))
+        x, y = pyproj.Transformer.from_crs(geom.crs, crs, always_xy=True).transform(xy[:, 0], xy[:, 1])
+        return np.column_stack([x, y])
+    geom = geom.to_crs(crs)
+    if len(geom):
         geom = geom.representative_point()
     return shapely.get_coordinates(np.asarray(geom.values)).reshape(-1, 2)
 

@@ -32,7 +32,7 @@ _BOUND_EPS_M = 1e-3  # margin (m) on every search bound, far above the rounding 
 _FEW_POINTS = 5000  # fewer points on a network without the segment index: GEOS, no index build
 _PREFETCH_M = 60.0  # GEOS path: radius (m) of the bulk candidate query; farther points: query_nearest
 _SEGMENTS_KEY = "snap_segments"  # the segment index in Network._cache (a str: not a snapped set)
-_SNAP_CACHE_SIZE = 8  # snapped point sets kept per network (residents, access points, …)
+_SNAP_CACHE_SIZE = 16  # snapped point sets kept per network, least recently used dropped (residents, facilities…)
 
 
 @dataclass(frozen=True)
@@ -100,13 +100,13 @@ def snap_points(
     """
     xy = np.ascontiguousarray(_as_metric_xy(points, net.crs), dtype=float)
     key = ("snap", hashlib.blake2b(xy.tobytes(), digest_size=16).hexdigest(), float(max_snap_m))
-    cached = net._cache.get(key)
+    cached = net._cache.pop(key, None)  # re-inserted below: the cache keeps the most recently *used* sets
     if cached is None:
         cached = _snap_xy(net, xy, max_snap_m)
         snaps = [k for k in net._cache if k[0] == "snap"]
-        if len(snaps) >= _SNAP_CACHE_SIZE:  # keep the few most recent point sets
+        if len(snaps) >= _SNAP_CACHE_SIZE:  # drop the least recently used point set
             del net._cache[snaps[0]]
-        net._cache[key] = cached
+    net._cache[key] = cached
     return cached
 
 
