@@ -76,7 +76,8 @@ def add_park_service(wm: WebMap, parks: gpd.GeoDataFrame, areas: gpd.GeoDataFram
         opts |= {"colorKey": "park_class", "colors": colours}
         fg = wm.add_layer("公园服务半径范围 Park service areas (straight line)",
                           geojson_of(wm.prepare(lay, "park_service_areas"),
-                                     {"park_class": None, "radius_m": 0, "parks": 0, "area_km2": 2}), opts)
+                                     {"park_class": None, "radius_m": 0, "parks": 0, "area_km2": 2}), opts,
+                          show=False)  # large buffers: on request, so the map opens readable
         rows = [legend_row(swatch_fill(colours.get(r.park_class, NODATA_COLOUR), 0.25),
                            f"{r.park_class}: {r.radius_m:g} m, {int(r.parks)} parks, {r.area_km2:,.2f} km²")
                 for r in lay.itertuples()]
