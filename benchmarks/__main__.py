@@ -1,6 +1,6 @@
 """Run the benchmark suites on the real Kunming data and write ``benchmarks/RESULTS.md``.
 
-    python -m benchmarks [--data DIR] [--suites accessibility,road_density,isochrone,batch,snapping,levels] [--out FILE | --no-write]
+    python -m benchmarks [--data DIR] [--suites accessibility,road_density,isochrone,batch,snapping,levels,whatif,siting] [--out FILE | --no-write]
 
 Suites (each also runs alone, ``python -m benchmarks.<suite>``, printing its section):
 
@@ -13,7 +13,11 @@ Suites (each also runs alone, ``python -m benchmarks.<suite>``, printing its sec
    implementation (STRtree + GEOS) vs today's (segment index + numpy), times and equality;
 6. ``levels``: the GB 50180 life-circle levels + the plan's life circle for the central city's residents
    (``lifecircle_levels`` + ``lifecircle``, 16 multi-source searches, stand-in facilities) after the network
-   and the residents' snap are built (kmgis vs NetworkX vs pandana on the same searches).
+   and the residents' snap are built (kmgis vs NetworkX vs pandana on the same searches);
+7. ``whatif``: adding 3 facilities to a scenario of the central city's residents incrementally (one search from
+   the new facilities, min with the stored distances) vs a full recomputation, times and equality;
+8. ``siting``: green-field clinic siting (maximal covering) for Jinning and the central city, grid
+   candidates, N = 1…20: greedy vs exact (PuLP/CBC) vs spopt, the coverage curve and the gap.
 
 ``python -m benchmarks.network`` (the first benchmark, nearest of 500 facility nodes on the
 whole city's walk network) is separate and not run here.
@@ -40,7 +44,7 @@ from benchmarks.common import (
 )
 from kmgis.errors import KmgisError
 
-SUITES = ("accessibility", "road_density", "isochrone", "batch", "snapping", "levels")
+SUITES = ("accessibility", "road_density", "isochrone", "batch", "snapping", "levels", "whatif", "siting")
 TITLES = {
     "accessibility": "1. All residents → nearest facility, central city",
     "road_density": "2. Road density, the 14 units' built-up areas",
@@ -48,6 +52,8 @@ TITLES = {
     "batch": "4. Full batch",
     "snapping": "5. Snapping residents onto the walk network",
     "levels": "6. GB 50180 life-circle levels + the plan's life circle, central city",
+    "whatif": "7. What-if: adding 3 facilities incrementally, central city",
+    "siting": "8. Siting: maximal covering, greedy vs exact vs spopt",
 }
 
 

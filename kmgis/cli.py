@@ -38,7 +38,9 @@ from kmgis.outputs.files import output_lock
 from kmgis.outputs.maps import check_tiles
 from kmgis.outputs.metro_map import write_isochrone_map
 from kmgis.outputs.recipe_map import draw_map
+from kmgis.outputs.siting import write_siting
 from kmgis.outputs.summary import write_summary
+from kmgis.outputs.supply import write_gaps, write_whatif
 from kmgis.outputs.travel_times import Written, write_demo, write_isochrone, write_metro
 from kmgis.outputs.zones import (
     check_map_path,
@@ -54,6 +56,8 @@ from kmgis.workflows.demo import run_demo
 from kmgis.workflows.dianchi import dianchi_zones
 from kmgis.workflows.isochrone import IsochroneResults, run_isochrone
 from kmgis.workflows.metro import MetroResults, run_metro
+from kmgis.workflows.siting import site
+from kmgis.workflows.supply import gaps, parse_points, whatif
 
 signal.signal(signal.SIGINT, signal.default_int_handler)  # loaded: Ctrl-C is a KeyboardInterrupt again
 
@@ -317,6 +321,20 @@ def cmd_check_site(args: argparse.Namespace) -> int:
     return int(result["exit_code"])
 
 
+def cmd_site(args: argparse.Namespace) -> int:
+    """Maximal covering siting of N facilities of a category; writes OUT/<recipe id>/siting-<category>/."""
+    res = site(Path(args.recipe), data_dir(args.data), args.category, args.count, candidates=args.candidates,
+               grid_m=args.grid, existing=args.existing, distance_m=args.distance, gcj02=args.gcj02,
+               target_pct=args.target, progress=not args.quiet)
+    files = write_siting(res, Path(args.out))
+    for rec in res.result:
+        print(f"{rec.indicator}: {rec.value:,.2f} {rec.unit}")
+    print(res.result.layers["coverage_curve"].to_string(index=False))
+    for f in files:
+        print(f"wrote {f}")
+    return 0
+
+
 def _add_global_options(p: argparse.ArgumentParser) -> None:
     """The options given before the subcommand: ``--version``, ``--debug``, ``--layers DIR``."""
     p.add_argument("--version", action="version", version=f"kmgis {__version__}")
@@ -419,6 +437,79 @@ def _parsers_protection(sub: argparse._SubParsersAction) -> None:
     sp.set_defaults(func=cmd_check_site)
 
 
+def cmd_gaps(args: argparse.Namespace) -> int:
+    """Residents beyond the standard distance of a facility category: OUT/<id>/gaps_<category>.csv/.gpkg."""
+    res = gaps(args.recipe, data_dir(args.data), args.category, distance_m=args.distance, level=args.level,
+               cell_m=args.cell_m, progress=not args.quiet)
+    for rec in res.result:
+        print(f"{rec.indicator}: {rec.value:,.1f} {rec.unit} (beyond {res.distance_m:g} m, {res.basis})")
+    for f in write_gaps(res, Path(args.out)):
+        print(f"wrote {f}")
+    return 0
+
+
+def cmd_whatif(args: argparse.Namespace) -> int:
+    """Facilities added / removed: coverage before and after, OUT/<id>/whatif.csv."""
+    add = [parse_points(a, category=args.category, gcj02=args.gcj02) for a in args.add or []]
+    points = pd.concat(add, ignore_index=True) if add else None
+    remove = [r.strip() for item in args.remove or [] for r in item.split(",") if r.strip()]
+    res = whatif(args.recipe, data_dir(args.data), add=points, remove=remove, distance_m=args.distance,
+                 level=args.level, progress=not args.quiet)
+    print(res.coverage.to_string(index=False))
+    for f in write_whatif(res, Path(args.out)):
+        print(f"wrote {f}")
+    return 0
+
+
+def _parsers_supply(sub: argparse._SubParsersAction) -> None:
+    """``gaps`` and ``whatif``."""
+    def add_distance(sp: argparse.ArgumentParser) -> None:
+        g = sp.add_mutually_exclusive_group()
+        g.add_argument("--distance", type=float, help="standard walking distance in m (default 1200: 15 min at 4.8 km/h)")
+        g.add_argument("--level", help="GB 50180 life-circle level (5min, 10min, 15min): its distance")
+        _add_data(sp)
+        sp.add_argument("--out", default="maps", help="output folder (default: maps/); results go to OUT/<recipe id>/")
+        sp.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    sp = sub.add_parser("gaps", help="residents beyond the standard walking distance of a facility category")
+    sp.add_argument("recipe", help="a recipe YAML (recipes/jinning.yaml)")
+    sp.add_argument("--category", required=True, help="facility category (layers/facilities.yaml)")
+    sp.add_argument("--cell-m", type=float, default=100.0, help="gap-cell size in m (default 100)")
+    add_distance(sp)
+    sp.set_defaults(func=cmd_gaps)
+
+    sp = sub.add_parser("whatif", help="add or remove facilities: residents covered before and after")
+    sp.add_argument("recipe", help="a recipe YAML (recipes/jinning.yaml)")
+    sp.add_argument("--add", action="append", metavar="FILE|LON,LAT[,CATEGORY]",
+                    help="facilities to add: a point file or LON,LAT[,CATEGORY] in WGS84 (repeatable)")
+    sp.add_argument("--remove", action="append", metavar="IDS", help="facility ids (source_id) to remove, comma-separated")
+    sp.add_argument("--category", help="category of added points that name none")
+    sp.add_argument("--gcj02", action="store_true", help="the added points are GCJ-02 (Amap, Tencent): converted")
+    add_distance(sp)
+    sp.set_defaults(func=cmd_whatif)
+
+
+def _parsers_siting(sub: argparse._SubParsersAction) -> None:
+    """``site``."""
+    sp = sub.add_parser("site", help="site N new facilities of a category (maximal covering, walking distance): "
+                        "OUT/<recipe id>/siting-<category>/")
+    sp.add_argument("recipe", help="a recipe YAML (recipes/jinning.yaml)")
+    sp.add_argument("--category", required=True, help="facility category (layers/facilities.yaml), e.g. clinic")
+    sp.add_argument("--count", type=int, required=True, help="number of new sites")
+    where = sp.add_mutually_exclusive_group(required=True)
+    where.add_argument("--candidates", metavar="FILE", help="candidate sites: a vector file of points")
+    where.add_argument("--grid", type=float, metavar="METRES", help="candidates on a grid of the built-up area")
+    sp.add_argument("--existing", choices=("keep", "none"), default="keep",
+                    help="keep: residents near existing facilities are covered already; none: green field")
+    sp.add_argument("--distance", type=float, default=1200.0, help="coverage distance, m of walking (default 1200)")
+    sp.add_argument("--target", type=float, metavar="PCT", help="also the fewest sites reaching this share (%%)")
+    sp.add_argument("--gcj02", action="store_true", help="the candidates file is in GCJ-02 (Amap, Tencent)")
+    _add_data(sp)
+    sp.add_argument("--out", default="maps", help="output folder (default: maps/)")
+    sp.add_argument("--quiet", action="store_true", help="no progress bar")
+    sp.set_defaults(func=cmd_site)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="kmgis", description="Spatial-planning indicators for Kunming from open map data.")
     _add_global_options(p)
@@ -426,6 +517,8 @@ def build_parser() -> argparse.ArgumentParser:
     _parsers_run_and_map(sub)
     _parsers_travel(sub)
     _parsers_protection(sub)
+    _parsers_siting(sub)
+    _parsers_supply(sub)
     return p
 
 

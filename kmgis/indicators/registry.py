@@ -30,6 +30,8 @@ from kmgis.indicators import (
     park_service,
     residents,
     roads,
+    siting,
+    supply,
     transit,
     walkability,
 )
@@ -305,6 +307,28 @@ SPECS: tuple[IndicatorSpec, ...] = (
         "number of destination groups within 500 m walk of the cell centre (fresh-food market/supermarket, "
         "convenience store, public-transport stop; GHSCI), population-weighted mean over the built-up area's cells",
         walkability.walkability_index, _WALKABILITY, _WALKABILITY_OPTIONS, "walkability"),
+    # filling the gaps (补短板): computed by the gaps / siting workflows (kmgis gaps, kmgis site), not per recipe
+    IndicatorSpec(
+        "gap_{category}_residents", "persons", "服务缺口人口", "residents beyond the distance of a facility",
+        "residents whose walking-network distance to the nearest facility of the category exceeds the distance "
+        "(the plan's 15 min = 1,200 m, or a GB 50180 level's)", supply.service_gaps),
+    IndicatorSpec(
+        "gap_{category}_pct", "%", "服务缺口人口占比", "share of residents beyond the distance of a facility",
+        "gap_<category>_residents ÷ residents × 100", supply.service_gaps),
+    IndicatorSpec(
+        "siting_{category}_covered_pct", "%", "选址后覆盖率", "coverage after siting",
+        "share of residents within the walking distance of an existing (if kept) or a chosen site, after choosing N "
+        "sites by the maximal covering location problem (greedy with lazy evaluation)", siting.siting),
+    IndicatorSpec(
+        "siting_{category}_gain_residents", "persons", "新增覆盖人口", "residents gained by the chosen sites",
+        "residents newly within the walking distance of the N chosen sites", siting.siting),
+    IndicatorSpec(
+        "siting_{category}_gap_pct", "%", "选址最优性差距", "siting optimality gap",
+        "(bound − greedy objective) ÷ bound × 100; the bound is the exact MCLP optimum (PuLP/CBC) where the instance "
+        "fits, else the LP relaxation or greedy ÷ (1 − 1/e)", siting.siting),
+    IndicatorSpec(
+        "siting_{category}_sites_for_target", "sites", "达到目标所需站点数", "sites needed for a coverage target",
+        "fewest sites whose coverage reaches the target share (set covering; exact where it fits)", siting.siting),
 )
 
 
