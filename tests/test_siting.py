@@ -216,4 +216,7 @@ def test_cli_site_writes_gpkg_and_curve(tmp_path, capsys, data_dir):
     assert sites["rank"].tolist() == [1, 2, 3] and (cands["greedy_rank"] > 0).sum() == 3
     raw = (folder / "coverage_curve.csv").read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf") and b"covered_pct" in raw
+    page = (folder / "map.html").read_text(encoding="utf-8")
+    assert "建议选址 Proposed sites" in page and "候选点 Candidates" in page
+    assert "cdn.jsdelivr" not in page and "unpkg.com" not in page  # Leaflet inside the page: opens offline
     assert "siting_clinic_gap_pct" in capsys.readouterr().out

@@ -4,7 +4,8 @@
   cumulative coverage) and ``candidates`` (every candidate: residents within reach, greedy
   rank, in the exact solution);
 * ``coverage_curve.csv`` (UTF-8 with BOM): persons and % covered after N = 1…count sites;
-* ``indicators.csv`` (UTF-8 with BOM): the records (covered %, gain, gap, …).
+* ``indicators.csv`` (UTF-8 with BOM): the records (covered %, gain, gap, …);
+* ``map.html``: the sites in greedy order, the candidates and the coverage curve (offline).
 
 Every file is written atomically (:mod:`kmgis.outputs.files`) under the folder's lock.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from kmgis.outputs.files import output_lock, safe_output_dir, write_csv, write_gpkg
+from kmgis.outputs.siting_map import write_siting_map
 from kmgis.workflows.siting import SitingResults
 
 
@@ -22,8 +24,8 @@ def siting_dir(out: Path, recipe_id: str, category: str) -> Path:
     return safe_output_dir(safe_output_dir(Path(out), recipe_id), f"siting-{category}")
 
 
-def write_siting(results: SitingResults, out: Path) -> list[Path]:
-    """Write ``sites.gpkg``, ``coverage_curve.csv`` and ``indicators.csv``; returns the paths written."""
+def write_siting(results: SitingResults, out: Path, *, tiles: str = "osm") -> list[Path]:
+    """Write ``sites.gpkg``, ``coverage_curve.csv``, ``indicators.csv`` and ``map.html``; returns the paths."""
     folder = siting_dir(out, results.recipe_id, results.category)
     layers = results.result.layers
     with output_lock(folder):
@@ -31,4 +33,6 @@ def write_siting(results: SitingResults, out: Path) -> list[Path]:
             write_gpkg({"sites": layers["sites"], "candidates": layers["candidates"]}, folder / "sites.gpkg"),
             write_csv(layers["coverage_curve"], folder / "coverage_curve.csv"),
             write_csv(results.result.to_frame(), folder / "indicators.csv"),
+            write_siting_map(layers["sites"], layers["candidates"], layers["coverage_curve"], results.category,
+                             folder / "map.html", tiles=tiles).path,
         ]
