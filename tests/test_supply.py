@@ -243,6 +243,9 @@ def test_cli_gaps_writes_cells_csv_and_gpkg(sample_recipe, tmp_path):
     assert list(table.columns) == ["cell", "residents", "distance_m", "over_m", "unreached"]
     assert len(table) > 0 and (table["over_m"].dropna() > 0).all()
     assert pyogrio.list_layers(tmp_path / "osm-sample" / "gaps_culture.gpkg")[0][0] == "gap_cells"
+    page = (tmp_path / "osm-sample" / "gaps_culture.html").read_text(encoding="utf-8")
+    assert "Residents beyond 1000 m of a culture" in page  # the 15-min level: 1,000 m
+    assert "unpkg.com" not in page and "cdn.jsdelivr" not in page  # Leaflet inside: opens offline
 
 
 def test_cli_whatif_adds_a_point(sample_recipe, tmp_path):
@@ -274,3 +277,25 @@ def test_cli_bad_inputs_one_line_nothing_written(sample_recipe, tmp_path, capsys
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and re.search(message, err), err
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*.csv"))
+
+
+def test_scorecard_gap_totals_complement_the_life_circle(recipe_runs):
+    """The OSM sample's gap rows are the life circle's coverage seen from the other side: at the same
+    1,200 m, gap % + lifecircle % = 100 for every category, and persons = % × residents."""
+    card = recipe_runs[1]["osm-sample"].scorecard.drop_duplicates("indicator").set_index("indicator")
+    from kmgis.indicators.lifecircle import select_categories
+
+    residents = card.loc["gap_school_residents", "value"] / card.loc["gap_school_pct", "value"] * 100
+    for cat in select_categories():
+        assert card.loc[f"gap_{cat}_pct", "value"] + card.loc[f"lifecircle_{cat}_pct", "value"] == pytest.approx(
+            100.0, abs=2e-3), cat
+        assert card.loc[f"gap_{cat}_residents", "value"] == pytest.approx(
+            card.loc[f"gap_{cat}_pct", "value"] / 100 * residents, rel=1e-3), cat
+
+
+def test_gap_totals_without_facilities_are_no_data(jinning_walk):
+    from kmgis.indicators.supply import gap_totals
+
+    res = gpd.GeoDataFrame({"population": [5.0]}, geometry=gpd.points_from_xy([102.60], [24.667]), crs="EPSG:4326")
+    out = gap_totals(jinning_walk, res, None)
+    assert set(out.to_frame()["status"]) == {"no data"} and "facilities (school" in out["gap_school_pct"].missing

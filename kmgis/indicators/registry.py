@@ -307,14 +307,16 @@ SPECS: tuple[IndicatorSpec, ...] = (
         "number of destination groups within 500 m walk of the cell centre (fresh-food market/supermarket, "
         "convenience store, public-transport stop; GHSCI), population-weighted mean over the built-up area's cells",
         walkability.walkability_index, _WALKABILITY, _WALKABILITY_OPTIONS, "walkability"),
-    # filling the gaps (补短板): computed by the gaps / siting workflows (kmgis gaps, kmgis site), not per recipe
+    # filling the gaps (补短板): gap totals per recipe; cells (kmgis gaps) and siting (kmgis site) on request
     IndicatorSpec(
         "gap_{category}_residents", "persons", "服务缺口人口", "residents beyond the distance of a facility",
         "residents whose walking-network distance to the nearest facility of the category exceeds the distance "
-        "(the plan's 15 min = 1,200 m, or a GB 50180 level's)", supply.service_gaps),
+        "(the plan's 15 min = 1,200 m in the scorecard; kmgis gaps: any distance or a GB 50180 level's)",
+        supply.gap_totals, ("network", "residents", "facilities"), _WALK, "life circle"),
     IndicatorSpec(
         "gap_{category}_pct", "%", "服务缺口人口占比", "share of residents beyond the distance of a facility",
-        "gap_<category>_residents ÷ residents × 100", supply.service_gaps),
+        "gap_<category>_residents ÷ residents × 100", supply.gap_totals, ("network", "residents", "facilities"),
+        _WALK, "life circle"),
     IndicatorSpec(
         "siting_{category}_covered_pct", "%", "选址后覆盖率", "coverage after siting",
         "share of residents within the walking distance of an existing (if kept) or a chosen site, after choosing N "

@@ -29,6 +29,7 @@ import shapely
 from kmgis.errors import KmgisError
 from kmgis.geom import is_empty_layer
 from kmgis.indicators.greenspace import (
+    RESIDENTS_MISSING,
     AreaLike,
     area_geometry,
     population_weights,
@@ -36,8 +37,8 @@ from kmgis.indicators.greenspace import (
     residents_scope,
     share_pct,
 )
-from kmgis.indicators.lifecircle import check_facility_categories, select_categories
-from kmgis.indicators.result import Indicator, Result
+from kmgis.indicators.lifecircle import category_missing, check_facility_categories, select_categories
+from kmgis.indicators.result import Indicator, Result, no_data
 from kmgis.model import WGS84
 from kmgis.network import (
     DEFAULT_MAX_SNAP_M,
@@ -82,6 +83,28 @@ def cells_layer(table: pd.DataFrame, cell_m: float, crs: pyproj.CRS | str,
         boxes = np.where(shapely.is_empty(clipped), boxes, clipped)  # a resident outside the area keeps its cell
     out = table.drop(columns=["ix", "iy"])
     return gpd.GeoDataFrame(out, geometry=gpd.GeoSeries(boxes, crs=crs).to_crs(WGS84).values, crs=WGS84)
+
+
+def gap_totals(network: Network, residents: gpd.GeoDataFrame | None, facilities: gpd.GeoDataFrame | None, *,
+               distance_m: float = DEFAULT_GAP_M, categories: list[str] | None = None,
+               max_snap_m: float = DEFAULT_MAX_SNAP_M) -> Result:
+    """The scorecard's gap totals (补短板): per life-circle category, persons and % beyond ``distance_m`` walk.
+
+    :func:`service_gaps` for each category of the life circle (default 1,200 m = 15 min at
+    4.8 km/h); without a facilities layer (or residents) every row is ``no data`` naming what
+    to supply — never "everyone is in the gap".  The cells of one category: ``kmgis gaps``.
+    """
+    cats = select_categories(categories)
+    pairs = (("residents", "persons"), ("pct", "%"))
+    if is_empty_layer(residents):
+        return Result([no_data(f"gap_{c}_{k}", u, "residents", RESIDENTS_MISSING) for c in cats for k, u in pairs])
+    if is_empty_layer(facilities):
+        return Result([no_data(f"gap_{c}_{k}", u, "residents", category_missing(c)) for c in cats for k, u in pairs])
+    records: list[Indicator] = []
+    for c in cats:
+        records.extend(service_gaps(network, residents, facilities, c, distance_m=distance_m,
+                                    max_snap_m=max_snap_m).records)
+    return Result(records)
 
 
 def service_gaps(

@@ -169,14 +169,17 @@ def format_number(v: object, digits: int = 2) -> str:
 
     Anything that is not a finite number comes back as its text.
 
-    >>> format_number("12345.600", 2), format_number("no data")
-    ('12,345.6', 'no data')
+    >>> format_number("12345.600", 2), format_number("no data"), format_number(250.0, 0), format_number(120, 2)
+    ('12,345.6', 'no data', '250', '120')
     """
     try:
         x = float(v)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return str(v)
-    return f"{x:,.{digits}f}".rstrip("0").rstrip(".") if math.isfinite(x) else str(v)
+    if not math.isfinite(x):
+        return str(v)
+    text = f"{x:,.{digits}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text  # only decimals lose their trailing zeros
 
 
 # --------------------------------------------------------------------------- tiles and size

@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from kmgis.outputs.files import output_lock, safe_output_dir, write_csv, write_gpkg
+from kmgis.outputs.gaps_map import write_gaps_map
 from kmgis.workflows.supply import GapResults, WhatIfResults
 
 GAP_COLUMNS = ["cell", "residents", "distance_m", "over_m", "unreached"]
@@ -27,12 +28,15 @@ def gap_table(res: GapResults) -> pd.DataFrame:
 
 
 def write_gaps(res: GapResults, out_root: Path) -> list[Path]:
-    """Write ``OUT/<id>/gaps_<category>.gpkg`` and ``.csv``; return the paths."""
+    """Write ``OUT/<id>/gaps_<category>.gpkg``, ``.csv`` and the map ``.html``; return the paths."""
     out_dir = safe_output_dir(Path(out_root), res.recipe.recipe.id)
     with contextlib.ExitStack() as lock:
         lock.enter_context(output_lock(out_dir))
-        return [write_gpkg({"gap_cells": res.result.layers["gap_cells"]}, out_dir / f"gaps_{res.category}.gpkg"),
-                write_csv(gap_table(res), out_dir / f"gaps_{res.category}.csv")]
+        cells = res.result.layers["gap_cells"]
+        distance_m = float(res.result[0].params["distance_m"])
+        return [write_gpkg({"gap_cells": cells}, out_dir / f"gaps_{res.category}.gpkg"),
+                write_csv(gap_table(res), out_dir / f"gaps_{res.category}.csv"),
+                write_gaps_map(cells, res.category, distance_m, out_dir / f"gaps_{res.category}.html").path]
 
 
 def write_whatif(res: WhatIfResults, out_root: Path) -> list[Path]:
