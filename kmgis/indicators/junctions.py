@@ -45,7 +45,8 @@ class StreetNodes:
 
     ``degree``: street segments per node (self-loops once, as OSMnx's ``street_count``);
     ``dead_end``: degree-1 nodes inside the area; ``junction_*``: consolidated junctions
-    (clusters of degree ≥ 3 nodes) with their merged degree and centroid, inside flag.
+    (clusters of degree ≥ 3 nodes) with their merged degree, centroid (m, in the metric CRS)
+    and inside flag.
     """
 
     degree: np.ndarray
@@ -54,6 +55,8 @@ class StreetNodes:
     junction_inside: np.ndarray
     raw_junctions_inside: int
     summary: dict
+    junction_x_m: np.ndarray
+    junction_y_m: np.ndarray
 
     @property
     def intersections(self) -> int:
@@ -138,6 +141,8 @@ def street_nodes(
         junction_inside=junction_inside,
         raw_junctions_inside=int(((degree >= 3) & node_inside).sum()),
         summary=summary,
+        junction_x_m=cx,
+        junction_y_m=cy,
     )
 
 

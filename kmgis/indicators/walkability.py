@@ -82,16 +82,15 @@ from scipy.sparse.csgraph import dijkstra
 from kmgis.errors import KmgisError
 from kmgis.geom import crs_label, is_empty_layer, projected_crs
 from kmgis.indicators.greenspace import RESIDENTS_MISSING, AreaLike, population_weights, resident_xy
-from kmgis.indicators.junctions import StreetNodes, _junction_clusters, street_nodes
+from kmgis.indicators.junctions import StreetNodes, street_nodes
 from kmgis.indicators.lifecircle import FACILITY_CATEGORIES, category_missing, grid_cells
 from kmgis.indicators.result import Indicator, Result, no_data
-from kmgis.indicators.road_layer import area_polygon_m, city_roads, road_indicator_inputs
+from kmgis.indicators.road_layer import area_polygon_m, road_indicator_inputs
 from kmgis.model import WGS84
 from kmgis.network import (
     DEFAULT_MAX_SNAP_M,
     Network,
     Snapped,
-    build_network,
     node_distances,
     point_distances,
     snap_points,
@@ -325,27 +324,11 @@ class _Grid:
 def intersection_points(roads: gpd.GeoDataFrame, area_m: shapely.Geometry, crs: pyproj.CRS, *,
                         consolidate_m: float = CONSOLIDATE_M, include_internal: bool = False
                         ) -> tuple[np.ndarray, np.ndarray, StreetNodes]:
-    """Positions (m) of the intersections :func:`~kmgis.indicators.junctions.street_nodes` counts in the area.
-
-    The count, merged degrees and inside flags are street_nodes' own; only the cluster
-    centroids are recomputed (``StreetNodes`` does not carry them): the same city-road network
-    and the same single-linkage clusters (:func:`~kmgis.indicators.junctions._junction_clusters`).
-    ``len(x) == nodes.intersections`` always.
-    """
+    """Positions (m) of the intersections :func:`~kmgis.indicators.junctions.street_nodes` counts in the area:
+    its consolidated junctions of merged degree ≥ 3 inside the area.  ``len(x) == nodes.intersections``."""
     nodes = street_nodes(roads, area_m, crs, consolidate_m=consolidate_m, include_internal=include_internal)
-    city = city_roads(roads, include_internal=include_internal).copy()
-    city["drive"] = pd.array(np.ones(len(city), dtype=bool), dtype="boolean")
-    net = build_network(city, "drive", crs, keep_all_components=True)
-    junction = np.flatnonzero(nodes.degree >= 3)
-    label = _junction_clusters(net.node_x[junction], net.node_y[junction], consolidate_m)
-    n_cl = len(nodes.junction_degree)
-    if net.n_nodes != len(nodes.degree) or (int(label.max()) + 1 if len(label) else 0) != n_cl:
-        raise KmgisError("walkability: the street network differs from street_nodes' (internal error)")
-    size = np.maximum(np.bincount(label, minlength=n_cl), 1)
-    cx = np.bincount(label, weights=net.node_x[junction], minlength=n_cl) / size
-    cy = np.bincount(label, weights=net.node_y[junction], minlength=n_cl) / size
     keep = (nodes.junction_degree >= 3) & nodes.junction_inside
-    return cx[keep], cy[keep], nodes
+    return nodes.junction_x_m[keep], nodes.junction_y_m[keep], nodes
 
 
 def check_daily_living(daily_living: Mapping[str, Sequence[str]] | None) -> dict[str, tuple[str, ...]]:
