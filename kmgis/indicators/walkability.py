@@ -642,6 +642,7 @@ def walkability_index(
     --------
     >>> import geopandas as gpd, shapely
     >>> from kmgis.model import conform
+    >>> from kmgis.network import build_network
     >>> segs = [((x, y), (x + 100, y)) for x in range(0, 1000, 100) for y in range(50, 1000, 100)]
     >>> segs += [((y, x), (y, x + 100)) for x in range(0, 1000, 100) for y in range(50, 1000, 100)]
     >>> roads = conform("roads", gpd.GeoDataFrame({"road_class": ["branch"] * len(segs)},
