@@ -49,23 +49,24 @@ def _peak_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def run_recipe_file(path: Path, data: Path | None, out_root: Path, *, progress: bool = False, tiles: str = "osm"
-                    ) -> tuple[str, Path, pd.DataFrame, float | None, list[Path]]:
+def run_recipe_file(path: Path, data: Path | None, out_root: Path, *, progress: bool = False, tiles: str = "osm",
+                    pdf: bool = True) -> tuple[str, Path, pd.DataFrame, float | None, list[Path]]:
     """Run one recipe file and write its results.
 
     Returns (recipe id, output folder, scorecard, built-up area km², files written).  A metro
     recipe (``kind: metro``) goes to the metro workflow and its writer, any other to the
     recipe workflow and :func:`kmgis.outputs.recipe.write_recipe`.  The output folder is
-    checked before the computation, so a bad ``--out`` fails at once.
+    checked before the computation, so a bad ``--out`` fails at once.  ``pdf``: print
+    ``report.pdf`` (with Chromium) beside ``report.html``.
     """
     recipe = load_recipe(path)
     safe_output_dir(out_root, recipe.id)
     if isinstance(recipe, MetroRecipe):
         metro = run_metro(path, data, progress=progress)
-        written = write_metro(metro, out_root, tiles=tiles, progress=progress)
+        written = write_metro(metro, out_root, tiles=tiles, progress=progress, pdf=pdf)
         return metro.recipe_id, Path(written.out_dir), metro.scorecard, metro.built_up_km2, list(written.files)
     res = run_recipe(path, data, progress=progress)
-    files = write_recipe(res, out_root, tiles=tiles)
+    files = write_recipe(res, out_root, tiles=tiles, pdf=pdf)
     return recipe.id, files[0].parent, res.scorecard, res.built_up_km2, files
 
 

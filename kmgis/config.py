@@ -300,6 +300,8 @@ class CatalogEntry(BaseModel):
     adcodes: list[str] | None = None
     licence: str
     description: str = ""
+    #: what a reader of the results must know about this layer (shown in the county report's limits)
+    limits: list[str] = []
     fields: dict[str, FieldRule] = {}
     #: reader station_table, kind metro_lines: ``{line: {first station id of a branch: station id it leaves
     #: from}}`` for a branch stored joined after another station in one sequence (kmgis.sources.stations)

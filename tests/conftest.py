@@ -84,11 +84,12 @@ class RecipeRun:
     files: list[Path]
 
 
-def run_and_write(path: Path, data: Path | None, out: Path) -> RecipeRun:
-    """Run a recipe file and write its results as ``kmgis run`` does."""
+def run_and_write(path: Path, data: Path | None, out: Path, *, pdf: bool = False) -> RecipeRun:
+    """Run a recipe file and write its results as ``kmgis run`` does (the PDF report only with ``pdf``:
+    tests/test_report.py prints the ones it checks)."""
     from kmgis.batch import run_recipe_file
 
-    rid, out_dir, card, _, files = run_recipe_file(path, data, out, progress=False)
+    rid, out_dir, card, _, files = run_recipe_file(path, data, out, progress=False, pdf=pdf)
     return RecipeRun(rid, out_dir, card, files)
 
 

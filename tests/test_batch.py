@@ -37,9 +37,15 @@ def test_a_failing_recipe_does_not_stop_the_others(data_dir, tmp_path):
     res = run_batch([bad, TWO[0]], data_dir, tmp_path / "out", workers=1)
     assert [r.status for r in res] == ["failed", "ok"]
     assert "atlantis" in res[0].message
-    files = write_summary(tmp_path / "out", [res[1].recipe])
-    table = pd.read_csv(files[0], encoding="utf-8-sig")
+    files = {f.name: f for f in write_summary(tmp_path / "out", [res[1].recipe])}
+    assert set(files) >= {"summary.csv", "summary.xlsx", "index.html", "report.html"}
+    table = pd.read_csv(files["summary.csv"], encoding="utf-8-sig")
     assert list(table["recipe"]) == ["yiliang"]
     assert table.loc[0, "targets_met"] + table.loc[0, "targets_missed"] + table.loc[0, "targets_no_data"] > 0
-    html = files[1].read_text(encoding="utf-8")
-    assert 'href="yiliang/map.html"' in html and "road_density_km_per_km2" in html
+    html = files["index.html"].read_text(encoding="utf-8")
+    assert 'href="yiliang/map.html"' in html and 'href="yiliang/report.html"' in html
+    assert "road_density_km_per_km2" in html and "<svg" in html
+    assert "http://" not in html.replace("http://www.w3.org/2000/svg", "") and "https://" not in html  # offline
+    # the population is shown as whole persons with separators, the density with two decimals
+    population = float(table.loc[0, "population_built_up"])
+    assert f"{population:,.0f}</td>" in html and f"{float(table.loc[0, 'road_density_km_per_km2']):,.2f}</td>" in html

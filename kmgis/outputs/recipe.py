@@ -23,6 +23,8 @@ from kmgis.outputs.files import (
 )
 from kmgis.outputs.maps import check_tiles
 from kmgis.outputs.recipe_map import draw_map
+from kmgis.outputs.report import write_report
+from kmgis.outputs.workbook import write_scorecard_xlsx
 from kmgis.workflows.common import package_versions
 from kmgis.workflows.recipe import RecipeResults, recipe_sha256
 
@@ -65,8 +67,14 @@ def run_record(results: RecipeResults, timings_s: dict[str, float]) -> dict:
     }
 
 
-def write_recipe(results: RecipeResults, out_root: Path, *, tiles: str = "osm") -> list[Path]:
-    """Write ``out_root/<id>/``: scorecard.csv/.html, indicators.gpkg, run.json, map.html; return the paths."""
+def write_recipe(results: RecipeResults, out_root: Path, *, tiles: str = "osm", pdf: bool = True) -> list[Path]:
+    """Write ``out_root/<id>/``; return the paths.
+
+    Files: ``scorecard.csv`` / ``.html`` / ``.xlsx``, ``indicators.gpkg`` (QGIS styles inside),
+    ``run.json``, ``map.html``, ``report.html`` and, with ``pdf`` and Chromium installed,
+    ``report.pdf``.  Without Chromium the PDF is skipped and ``run.json`` says why
+    (``report_pdf``).
+    """
     check_tiles(tiles)
     recipe = results.recipe
     out_dir = safe_output_dir(Path(out_root), recipe.id)
@@ -76,8 +84,14 @@ def write_recipe(results: RecipeResults, out_root: Path, *, tiles: str = "osm") 
             write_csv(results.scorecard, out_dir / "scorecard.csv"),
             write_text(scorecard_html(results.scorecard, f"{recipe.name} — kmgis scorecard",
                                       f"recipe {recipe.id}; scope {recipe.scope}"), out_dir / "scorecard.html"),
+            write_scorecard_xlsx(results.scorecard, out_dir / "scorecard.xlsx", title=f"{recipe.name} — kmgis scorecard"),
             write_gpkg(gpkg_layers(results), out_dir / "indicators.gpkg"),
         ]
-        files.append(write_json(run_record(results, results.timings_s), out_dir / "run.json"))
+        record = run_record(results, results.timings_s)
+        files.append(write_json(record, out_dir / "run.json"))
         files.append(draw_map(out_dir, tiles=tiles).path)  # from the files just written (atomic)
+        report_files, why_no_pdf = write_report(out_dir, pdf=pdf)
+        files.extend(report_files)
+        if why_no_pdf:
+            write_json(record | {"report_pdf": why_no_pdf}, out_dir / "run.json")
     return files

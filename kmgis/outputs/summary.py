@@ -1,7 +1,11 @@
-"""After a batch: all units side by side (``maps/summary.csv``, ``maps/index.html``).
+"""After a batch: all units side by side.
 
-Built only from what the recipes wrote (``maps/<id>/scorecard.csv`` and ``indicators.gpkg``),
-so it can be redrawn without recomputing.
+``summary.csv`` and ``summary.xlsx`` (the table), ``index.html`` (the table with formatted
+numbers, met / missed colours and links to each unit's map, report and workbook, and an SVG
+choropleth) and ``report.html`` / ``report.pdf`` (the same, then each unit's targets).  The
+pages load nothing from the network.  Built only from what the recipes wrote
+(``maps/<id>/scorecard.csv`` and ``indicators.gpkg``), so they can be redrawn without
+recomputing.
 """
 
 from __future__ import annotations
@@ -15,6 +19,11 @@ import pandas as pd
 from kmgis.errors import KmgisError
 from kmgis.indicators import registry
 from kmgis.outputs.files import write_csv, write_text
+from kmgis.outputs.numbers import format_value
+from kmgis.outputs.pdf import find_chromium, print_pdf
+from kmgis.outputs.report import REPORT_CSS, STATUS, read_run_files, targets_section
+from kmgis.outputs.svg_map import SVG_CSS, choropleth_svg
+from kmgis.outputs.workbook import write_summary_xlsx
 
 # indicators shown side by side (those with values offline come first)
 SUMMARY_INDICATORS = [
@@ -42,6 +51,8 @@ def summary_table(out_root: Path, recipe_ids: list[str]) -> pd.DataFrame:
         if not path.is_file():
             continue
         card = pd.read_csv(path, encoding="utf-8-sig", dtype={"value": str})
+        if "comparison" not in card.columns:  # not a unit's scorecard (the metro circle's members table)
+            continue
         first = card.drop_duplicates("indicator").set_index("indicator")
         row: dict = {"recipe": rid, "scope": first["scope"].iloc[0] if len(first) else ""}
         for ind in SUMMARY_INDICATORS:
@@ -61,10 +72,31 @@ def _numeric(s: pd.Series) -> pd.Series:
     return pd.to_numeric(s, errors="coerce")
 
 
-def choropleth_html(out_root: Path, table: pd.DataFrame, indicator: str) -> str:
-    """A folium map of the units coloured by ``indicator`` (single-unit recipes only), as HTML."""
+def summary_status(out_root: Path, recipe_ids: list[str]) -> dict[tuple[str, str], str]:
+    """``{(recipe, indicator): "yes" | "no" | "no data"}`` for the summary's indicators that carry targets.
+
+    An indicator with several targets (the plan's and a national standard's) is ``no`` when
+    any is missed, ``yes`` when all with data are met.
+    """
+    out: dict[tuple[str, str], str] = {}
+    for rid in recipe_ids:
+        path = Path(out_root) / rid / "scorecard.csv"
+        if not path.is_file():
+            continue
+        card = pd.read_csv(path, encoding="utf-8-sig", dtype=str, keep_default_na=False)
+        if "comparison" not in card.columns:
+            continue
+        targeted = card[card["comparison"].isin([">=", "<="]) & card["indicator"].isin(SUMMARY_INDICATORS)]
+        for ind, meets in targeted.groupby("indicator")["meets"]:
+            judged = set(meets)
+            out[(rid, str(ind))] = "no" if "no" in judged else "yes" if "yes" in judged else "no data"
+    return out
+
+
+def units_frame(out_root: Path, recipe_ids: list[str]) -> gpd.GeoDataFrame | None:
+    """The boundary of each single-unit recipe (column ``recipe``), or None when there is none."""
     frames = []
-    for rid in table["recipe"]:
+    for rid in recipe_ids:
         gpkg = Path(out_root) / rid / "indicators.gpkg"
         if not gpkg.is_file():
             continue
@@ -72,63 +104,108 @@ def choropleth_html(out_root: Path, table: pd.DataFrame, indicator: str) -> str:
         if len(b) == 1:
             frames.append(b.assign(recipe=rid)[["recipe", "geometry"]])
     if not frames:
-        raise KmgisError(f"{out_root}: no unit boundaries to draw")
-    units = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=frames[0].crs)
-    units = units.merge(table[["recipe", indicator]], on="recipe")
-    units[indicator] = _numeric(units[indicator])
-    units["geometry"] = units.to_crs(32648).simplify(100).to_crs(4326)
-    try:
-        import offlinefolium as folium  # the same API as folium, with Leaflet embedded (works offline)
-    except ImportError:
-        import folium
-    b = units.total_bounds
-    fmap = folium.Map(location=[(b[1] + b[3]) / 2, (b[0] + b[2]) / 2], zoom_start=8, tiles=None)
-    data = units.dropna(subset=[indicator])
-    if len(data):
-        folium.Choropleth(geo_data=data.to_json(), data=data, columns=["recipe", indicator],
-                          key_on="feature.properties.recipe", fill_color="YlOrRd", legend_name=indicator,
-                          nan_fill_color="#cccccc").add_to(fmap)
-    folium.GeoJson(units.assign(**{indicator: units[indicator].round(3).astype(str)}).to_json(), style_function=lambda _: {
-        "fill": False, "color": "#333", "weight": 1},
-        tooltip=folium.GeoJsonTooltip(fields=["recipe", indicator])).add_to(fmap)
-    return fmap.get_root().render()
+        return None
+    return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=frames[0].crs)
 
 
-def index_html(table: pd.DataFrame, choropleth: str | None, indicator: str) -> str:
-    """The batch index page: the side-by-side table with links, and the choropleth below."""
+def choropleth_section(out_root: Path, table: pd.DataFrame, indicator: str, *, link: str) -> str:
+    """The SVG choropleth of ``indicator`` over the single-unit recipes (each unit links to ``<id>/<link>``)."""
+    units = units_frame(out_root, list(table["recipe"]))
+    if units is None:
+        return "<p>无单一县区的边界 No single-unit boundaries to draw.</p>"
+    s = registry.spec(indicator)
+    values = dict(zip(table["recipe"], _numeric(table[indicator]), strict=True))
+    title = f"{s.zh} {s.en} ({s.unit})"
+    return choropleth_svg(units, values, unit=s.unit, title=title,
+                          links={r: f"{r}/{link}" for r in units["recipe"]})
+
+
+def _cell(rid: str, column: str, value: object, status: dict[tuple[str, str], str]) -> str:
+    if column not in SUMMARY_INDICATORS:
+        return f"<td>{html.escape('' if pd.isna(value) else str(value))}</td>"
+    css = STATUS.get(status.get((rid, column), ""), ("", ""))[0]
+    cls = f' class="num {css}"' if css else ' class="num"'
+    return f"<td{cls}>{format_value(value, registry.spec(column).unit)}</td>"
+
+
+def _links(out_root: Path, rid: str) -> str:
+    """Links to the files a unit's run wrote (only those that exist)."""
+    names = [("report.html", "report"), ("report.pdf", "pdf"), ("map.html", "map"), ("scorecard.xlsx", "xlsx"),
+             ("scorecard.csv", "csv")]
+    e = html.escape(rid)
+    return "<br>".join(f'<a href="{e}/{f}">{label}</a>' for f, label in names if (Path(out_root) / rid / f).is_file())
+
+
+def table_html(table: pd.DataFrame, status: dict[tuple[str, str], str], *, out_root: Path | None = None) -> str:
+    """The side-by-side table: formatted numbers, target cells coloured met / missed; with ``out_root``,
+    links to each unit's files."""
     cols = [c for c in table.columns if c != "recipe"]
-    head = "<th>recipe</th>" + "".join(f"<th>{_header(c)}</th>" for c in cols) + "<th>outputs</th>"
+    links = out_root is not None
+    head = ("<th>recipe</th>" + ("<th>outputs</th>" if links else "")
+            + "".join(f"<th>{_header(c)}</th>" for c in cols))
     body = []
     for _, r in table.iterrows():
-        rid = html.escape(str(r["recipe"]))
-        cells = "".join(f"<td>{html.escape(str(r[c]))}</td>" for c in cols)
-        links = (f'<a href="{rid}/map.html">map</a> · <a href="{rid}/scorecard.html">scorecard</a> · '
-                 f'<a href="{rid}/scorecard.csv">csv</a>')
-        body.append(f"<tr><td>{rid}</td>{cells}<td>{links}</td></tr>")
-    chart = ""
-    if choropleth:
-        chart = (f"<h2>{html.escape(indicator)}</h2><iframe srcdoc=\"{html.escape(choropleth, quote=True)}\" "
-                 'style="width:100%;height:640px;border:1px solid #ccc"></iframe>')
-    return f"""<!DOCTYPE html>
-<html lang="zh-CN"><head><meta charset="utf-8"><title>kmgis — all units 全部县区</title>
-<style>body {{ font-family: sans-serif; margin: 1.5em; }} table {{ border-collapse: collapse; font-size: 13px; }}
-th, td {{ border: 1px solid #ccc; padding: 3px 6px; }} th {{ background: #f0f0f0; }}</style></head><body>
-<h1>kmgis — scorecards of all units 各县区指标对比</h1>
-<p>targets_met / missed / no_data count the numeric plan targets of each recipe's scope (layers/targets.yaml).</p>
-<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>
-{chart}
-</body></html>
-"""
+        rid = str(r["recipe"])
+        cells = "".join(_cell(rid, c, r[c], status) for c in cols)
+        out = f"<td style='white-space:nowrap'>{_links(out_root, rid)}</td>" if out_root is not None else ""
+        body.append(f"<tr><td><b>{html.escape(rid)}</b></td>{out}{cells}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-def write_summary(out_root: Path, recipe_ids: list[str], *, indicator: str = "road_density_km_per_km2") -> list[Path]:
-    """Write ``summary.csv`` and ``index.html`` into ``out_root``."""
+_LEGEND = ('<p class=small><span class="met">&nbsp;达标 met&nbsp;</span> <span class="missed">&nbsp;未达标 missed'
+           '&nbsp;</span> <span class="nodata">&nbsp;无数据 no data&nbsp;</span> — the cell\'s plan or standard '
+           "targets (layers/targets.yaml); targets_met / missed / no_data count all numeric targets of the "
+           "recipe's scope.</p>")
+
+
+def _page(title: str, body: str) -> str:
+    return (f'<!DOCTYPE html>\n<html lang="zh-CN"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+            f"<style>{REPORT_CSS}{SVG_CSS} body {{ max-width: none; }} table {{ font-size: 8.5pt; }}</style></head>"
+            f"<body>{body}</body></html>\n")
+
+
+def index_html(out_root: Path, table: pd.DataFrame, status: dict[tuple[str, str], str], chart: str) -> str:
+    """The batch index page: the table (with links) and the choropleth; nothing from the network."""
+    return _page("kmgis — all units 全部县区", "<h1>各县区指标对比 <span class=en>All units side by side</span></h1>"
+                 + _LEGEND + table_html(table, status, out_root=out_root) + chart
+                 + '<p class=small><a href="report.html">汇总报告 combined report</a>'
+                 + (' · <a href="report.pdf">PDF</a>' if (Path(out_root) / "report.pdf").is_file() else "")
+                 + ' · <a href="summary.xlsx">summary.xlsx</a> · <a href="summary.csv">summary.csv</a></p>')
+
+
+def combined_report_html(out_root: Path, table: pd.DataFrame, status: dict[tuple[str, str], str], chart: str) -> str:
+    """The combined report: the table and choropleth, then each unit's targets (from its own files)."""
+    parts = ["<h1>昆明市各县区规划指标汇总报告 <span class=en>Kunming units: combined indicator report</span></h1>",
+             _LEGEND, table_html(table, status), chart]
+    for rid in table["recipe"]:
+        try:
+            files = read_run_files(Path(out_root) / str(rid))
+        except KmgisError:
+            continue
+        parts.append(f"<div class=pagebreak></div><h1>{html.escape(files.title)} <span class=en>"
+                     f"<code>{html.escape(str(rid))}</code></span></h1>{targets_section(files.card)}"
+                     f"<p class=small>全文见 full report: {html.escape(str(rid))}/report.html</p>")
+    return _page("kmgis — combined report 汇总报告", "".join(parts))
+
+
+def write_summary(out_root: Path, recipe_ids: list[str], *, indicator: str = "road_density_km_per_km2",
+                  pdf: bool = True) -> list[Path]:
+    """Write ``summary.csv``, ``summary.xlsx``, ``index.html``, ``report.html`` (and ``report.pdf``) into ``out_root``.
+
+    The PDF needs Chromium (:mod:`kmgis.outputs.pdf`); without it only the HTML is written.
+    """
     table = summary_table(out_root, recipe_ids)
     if indicator not in table.columns:
         raise KmgisError(f"unknown summary indicator {indicator!r}; choose one of {', '.join(SUMMARY_INDICATORS)}")
-    try:
-        chart = choropleth_html(out_root, table, indicator)
-    except KmgisError:
-        chart = None
     out = Path(out_root)
-    return [write_csv(table, out / "summary.csv"), write_text(index_html(table, chart, indicator), out / "index.html")]
+    status = summary_status(out, list(table["recipe"]))
+    chart = choropleth_section(out, table, indicator, link="report.html")
+    files = [write_csv(table, out / "summary.csv"), write_summary_xlsx(table, out / "summary.xlsx")]
+    report = write_text(combined_report_html(out, table, status, chart), out / "report.html")
+    files.append(report)
+    if pdf and find_chromium() is not None:
+        files.append(print_pdf(report, out / "report.pdf"))
+    else:
+        (out / "report.pdf").unlink(missing_ok=True)
+    files.append(write_text(index_html(out, table, status, chart), out / "index.html"))  # links what exists
+    return files

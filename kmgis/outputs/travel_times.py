@@ -20,6 +20,8 @@ from pathlib import Path
 from kmgis.outputs.files import output_lock, safe_output_dir, write_csv, write_gpkg, write_json
 from kmgis.outputs.maps import check_tiles
 from kmgis.outputs.metro_map import write_isochrone_map
+from kmgis.outputs.report import write_report
+from kmgis.outputs.workbook import write_scorecard_xlsx
 from kmgis.workflows.common import Stages
 from kmgis.workflows.demo import DemoResult
 from kmgis.workflows.isochrone import IsochroneResults
@@ -65,28 +67,36 @@ def write_demo(result: DemoResult, out_root: Path, *, progress: bool = False) ->
 
 
 def write_metro(result: MetroResults, out_root: Path, *, tiles: str = "osm",
-                progress: bool = False) -> Written:
+                progress: bool = False, pdf: bool = True) -> Written:
     """Write a metro run into ``out_root/<recipe id>/``.
 
     ``isochrones.gpkg`` (layers isochrones, members, origins, units, major_roads),
-    ``members.csv`` and ``circle_1_5h.csv`` (UTF-8 with BOM), ``run.json`` and ``map.html``
-    (base ``tiles``: osm, carto or none).
+    ``members.csv``, ``circle_1_5h.csv`` and ``scorecard.csv`` (UTF-8 with BOM),
+    ``scorecard.xlsx``, ``run.json``, ``map.html`` (base ``tiles``: osm, carto or none),
+    ``report.html`` and, with ``pdf`` and Chromium installed, ``report.pdf``.
     """
     tiles = check_tiles(tiles)
     out_dir = safe_output_dir(out_root, result.recipe_id)
-    stages = Stages(["write", "map"], show=progress)
+    stages = Stages(["write", "map", "report"], show=progress)
+    title = f"{result.run.get('recipe', {}).get('name', result.recipe_id)} — kmgis scorecard"
     try:
         with output_lock(out_dir):
             files = [write_gpkg(result.layers, out_dir / "isochrones.gpkg"),
                      write_csv(result.members, out_dir / "members.csv"),
-                     write_csv(result.circle, out_dir / "circle_1_5h.csv")]
+                     write_csv(result.circle, out_dir / "circle_1_5h.csv"),
+                     write_csv(result.scorecard, out_dir / "scorecard.csv"),
+                     write_scorecard_xlsx(result.scorecard, out_dir / "scorecard.xlsx", title=title)]
             stages.done("write")
             files.append(write_json(result.run | {"timings_s": result.timings_s | stages.timings_s},
                                     out_dir / "run.json"))
             files.append(write_isochrone_map(out_dir, tiles=tiles))  # from the files just written
             stages.done("map")
+            report_files, why_no_pdf = write_report(out_dir, gpkg_name="isochrones.gpkg", pdf=pdf)
+            files.extend(report_files)
+            stages.done("report")
             timings = result.timings_s | stages.timings_s
-            write_json(result.run | {"timings_s": timings}, out_dir / "run.json")
+            write_json(result.run | {"timings_s": timings} | ({"report_pdf": why_no_pdf} if why_no_pdf else {}),
+                       out_dir / "run.json")
     finally:
         stages.close()
     return Written(out_dir, files, timings)
