@@ -37,7 +37,7 @@ are not added.
 
 Calibration of the road-based defaults (real data, 2026-11)
 -----------------------------------------------------------
-Published figures found (stored copies of public pages; no other figure was used):
+Published figures (the only figures used for the calibration):
 
 * 昆明 (city, all districts) built-up area **456.15 km²** in 2021, per MOHURD's
   《2021年城市建设统计年鉴》, quoted at https://www.bs178.com/tuijian/16777357901187473.html
@@ -45,7 +45,7 @@ Published figures found (stored copies of public pages; no other figure was used
 * **435.81 km²** at the end of 2018: https://m.tftnews.com/news5998876;
 * "416 km²" in 2019 (Xinhua Silk Road):
   https://eglobaltravelmedia.com.au/2019/09/26/xinhua-silk-road-kunming-steadily-promotes-construction-of-regional-intl-center/;
-* a Kunming transport annual report (c. 2016, page address not stored with the excerpt)
+* a Kunming transport annual report (c. 2016, web address not known)
   defines 主城(建成区) of 五华/盘龙/官渡/西山 as **335.23 km²** and 中心城(建成区), which
   adds 呈贡 and the airport area, as **412 km²**;
 * county seats: only old or indirect figures — 嵩明 town "城区面积8平方公里, 常住人口3.5万"

