@@ -24,6 +24,7 @@ from kmgis._version import __version__
 from kmgis.batch import run_batch, run_recipe_file
 from kmgis.config import (
     LAYERS_ENV,
+    OVERPASS,
     MetroRecipe,
     data_dir,
     load_layers_yaml,
@@ -34,9 +35,10 @@ from kmgis.config import (
 )
 from kmgis.errors import KmgisError
 from kmgis.indicators import registry
-from kmgis.outputs.files import output_lock
+from kmgis.outputs.files import output_lock, safe_output_dir
 from kmgis.outputs.maps import check_tiles
 from kmgis.outputs.metro_map import write_isochrone_map
+from kmgis.outputs.recipe import write_recipe
 from kmgis.outputs.recipe_map import draw_map
 from kmgis.outputs.siting import write_siting
 from kmgis.outputs.summary import write_summary
@@ -51,11 +53,13 @@ from kmgis.outputs.zones import (
     write_site_map,
 )
 from kmgis.sources.inventory import inventory
+from kmgis.sources.overpass import CACHE_LIFETIME, POLY, OverpassQuery, fetch_overpass, overpass_query
 from kmgis.workflows.check_site import run_check_site
 from kmgis.workflows.demo import run_demo
 from kmgis.workflows.dianchi import dianchi_zones
 from kmgis.workflows.isochrone import IsochroneResults, run_isochrone
 from kmgis.workflows.metro import MetroResults, run_metro
+from kmgis.workflows.recipe import overpass_study_area, run_recipe, with_osm
 from kmgis.workflows.siting import site
 from kmgis.workflows.supply import gaps, parse_points, whatif
 
@@ -135,10 +139,32 @@ def _recipe_paths(target: Path) -> list[Path]:
     return [target]
 
 
+def _print_card(card: pd.DataFrame, files: list[Path]) -> None:
+    print(card[["indicator", "value", "unit", "target", "meets"]].drop_duplicates("indicator").to_string(index=False))
+    for f in files:
+        print(f"wrote {f}")
+
+
+def _run_osm(path: Path, data: Path | None, args: argparse.Namespace, tiles: str) -> int:
+    """``kmgis run RECIPE --osm overpass|FILE [--cache DIR]``: one recipe with its OSM source overridden."""
+    recipe = load_recipe(path)
+    if isinstance(recipe, MetroRecipe):
+        raise KmgisError(f"--osm: {path} is a metro recipe; give its OSM file in the recipe (layers.osm)")
+    with_osm(recipe, args.osm, args.cache)  # nothing to override: one line before any work
+    safe_output_dir(Path(args.out), recipe.id)
+    res = run_recipe(path, data, progress=not args.quiet, osm=args.osm, osm_cache=args.cache)
+    _print_card(res.scorecard, write_recipe(res, Path(args.out), tiles=tiles))
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     data = data_dir(args.data)
     paths = _recipe_paths(Path(args.recipe))
     tiles = check_tiles(args.tiles)
+    if args.osm is not None or args.cache is not None:
+        if len(paths) != 1 or args.scheduler:
+            raise KmgisError("--osm and --cache apply to one recipe file, not to a folder or a --scheduler run")
+        return _run_osm(paths[0], data, args, tiles)
     if len(paths) == 1 and not args.scheduler:
         if isinstance(load_recipe(paths[0]), MetroRecipe):  # recipes/metro.yaml: isochrones, member table
             metro_res = run_metro(paths[0], data, progress=not args.quiet)
@@ -146,10 +172,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             _print_metro(metro_res, written)
             return 0
         _, _, card, _, files = run_recipe_file(paths[0], data, Path(args.out), progress=not args.quiet, tiles=tiles)
-        show = card[["indicator", "value", "unit", "target", "meets"]].drop_duplicates("indicator")
-        print(show.to_string(index=False))
-        for f in files:
-            print(f"wrote {f}")
+        _print_card(card, files)
         return 0
     rc = _run_many(paths, data, args)
     if tiles != "osm":  # batch runs draw with the default tiles: redraw with the chosen ones
@@ -244,6 +267,59 @@ def _run_many(paths: list[Path], data: Path | None, args: argparse.Namespace) ->
     print(f"{len(ok)} ok, {failed} failed in {time.perf_counter() - t0:.1f} s "
           f"({args.workers} worker{'s' if args.workers > 1 else ''}{', dask ' + args.scheduler if args.scheduler else ''})")
     return 1 if failed else 0
+
+
+def _print_query(query: OverpassQuery, *, outline: bool) -> None:
+    """The bounding box, tags, sub-queries and cache of an Overpass query (``kmgis fetch-osm``)."""
+    w, s, e, n = query.bbox
+    print(f"bbox (WGS84 lon/lat; west, south, east, north): {w:.6f}, {s:.6f}, {e:.6f}, {n:.6f}")
+    print(f"polygon: {query.area_km2:,.1f} km², {_vertices(query)} vertices")
+    print(f"tags ({len(query.tags)} keys, one osmnx features_from_polygon query for {', '.join(query.layers)}):")
+    for key, values in query.tags.items():
+        print(f"   {key}: {'any value' if values is True else ', '.join(values)}")
+    print(f"Overpass: POST {query.endpoint}, {len(query.queries)} sub-quer{'y' if len(query.queries) == 1 else 'ies'} "
+          f"(osmnx splits a polygon over max_query_area_size = {query.max_query_area_km2:,.0f} km²); "
+          f"query text {sum(len(q) for q in query.queries):,} characters")
+    if outline:
+        for i in range(len(query.queries)):
+            print(f"query {i + 1} (Overpass QL; {POLY} = the {len(query.polygon_strings[i]):,}-character "
+                  f"'lat lon …' string of the polygon, {query.polygon_strings[i].count(' ') // 2 + 1} points):")
+            print(f"   {query.outline(i)}")
+    print(f"cache: {query.cache_dir} ({query.cached} of {len(query.queries)} answers cached"
+          f"{'' if not query.cached else ': ' + ', '.join(f.name for f in query.cache_files if f.is_file())})")
+
+
+def _vertices(query: OverpassQuery) -> int:
+    """Vertices of the polygon's exterior rings (all parts)."""
+    return sum(len(g.exterior.coords) for g in getattr(query.polygon, "geoms", [query.polygon]))
+
+
+def cmd_fetch_osm(args: argparse.Namespace) -> int:
+    """Fetch a recipe's study area from Overpass into the osmnx cache, for later offline runs."""
+    recipe, study = overpass_study_area(Path(args.recipe), data_dir(args.data))
+    where = f"units {', '.join(recipe.units)}" if recipe.units else f"extent of the roads of {recipe.layers.osm}"
+    print(f"recipe {recipe.id} ({recipe.name}): {where} + {recipe.parameters.halo_m:g} m halo")
+    if not recipe.layers.osm:
+        print("note: the recipe reads no OSM layers (no layers.osm); this is what 'layers: {osm: overpass}' would read")
+    if args.dry_run:
+        _print_query(overpass_query(study.area, cache_dir=args.cache), outline=True)
+        print("dry run: nothing fetched")
+        return 0
+    got = fetch_overpass(study.area, cache_dir=args.cache, refresh=args.refresh)
+    _print_query(got.query, outline=False)
+    if got.cached:
+        why = f"Overpass API not reachable: {got.unreachable}" if got.unreachable else "already in the cache"
+        print(f"cached copy used ({why}; the cache never expires: --refresh downloads again)")
+    else:
+        print(f"downloaded {len(got.query.queries)} answer(s) into the cache")
+    print(f"fetched {got.elements:,} OSM elements, {got.features:,} features; OSM data as of {got.osm_base or '?'}")
+    print("layers: " + ", ".join(f"{k} {len(v):,}" for k, v in got.layers.items()))
+    run = f"kmgis run {args.recipe}" + ("" if args.cache is None else f" --cache {args.cache}")
+    if not recipe.layers.osm:
+        print(f"offline: add 'osm: overpass' to the recipe's layers, then {run}")
+    else:
+        print(f"offline: {run}{'' if recipe.layers.osm == OVERPASS else ' --osm overpass'}")
+    return 0
 
 
 def _simplify_args(items: list[str] | None) -> dict[str, float]:
@@ -366,8 +442,28 @@ def _parsers_run_and_map(sub: argparse._SubParsersAction) -> None:
     sp.add_argument("--summary-indicator", default="road_density_km_per_km2",
                     help="indicator of the choropleth in OUT/index.html (default road_density_km_per_km2)")
     sp.add_argument("--tiles", default="osm", help="base tiles of map.html: osm, carto or none (default osm)")
+    sp.add_argument("--osm", metavar="overpass|FILE", help="read the OSM layers from Overpass (osmnx, cached) or from "
+                    "this .osm.pbf / .osm file instead of the recipe's layers.osm (one recipe with OSM layers)")
+    sp.add_argument("--cache", metavar="DIR", help="Overpass cache folder (default $KMGIS_CACHE/overpass, else "
+                    "~/.cache/kmgis/overpass), e.g. one filled by kmgis fetch-osm --cache DIR")
     sp.add_argument("--quiet", action="store_true", help="no progress bar")
     sp.set_defaults(func=cmd_run)
+
+    sp = sub.add_parser("fetch-osm", help="fetch a recipe's study area from Overpass into the cache, for offline runs",
+                        description="Fetch the OSM layers of a recipe's study area (its units or OSM-file extent plus "
+                        "the halo) from the Overpass API with osmnx into the cache: the same polygon and tags "
+                        "`kmgis run` asks for, so the run then works offline.  Prints the bounding box, the tags, "
+                        "the elements and features fetched and the cache folder.  Offline, a cached copy is used "
+                        "(and said so); without one it fails in one line.\n\n" + CACHE_LIFETIME,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    sp.add_argument("recipe", help="a recipe YAML (recipes/jinning.yaml); without layers.osm: the default OSM layers")
+    _add_data(sp)
+    sp.add_argument("--cache", metavar="DIR", help="cache folder (default $KMGIS_CACHE/overpass, else "
+                    "~/.cache/kmgis/overpass); give the run the same --cache")
+    sp.add_argument("--dry-run", action="store_true", help="print the query (bbox, tags, sub-queries, Overpass QL) "
+                    "and the cache state; fetch nothing")
+    sp.add_argument("--refresh", action="store_true", help="delete this query's cached answers and download again")
+    sp.set_defaults(func=cmd_fetch_osm)
 
     sp = sub.add_parser("map", help="(re)draw OUT/<id>/map.html from a recipe's results, without recomputing")
     sp.add_argument("recipe", help="a recipe YAML (recipes/jinning.yaml) or a folder of recipes (recipes/)")

