@@ -36,7 +36,7 @@ ONE_HOUR = ["wuhua", "panlong", "xishan", "guandu", "chenggong", "jinning", "ann
 def _run_metro(path, data, out_root) -> SimpleNamespace:
     """run_metro, then write_metro (tiles none): the results with the folder and files written."""
     res = run_metro(path, data, progress=False)
-    written = write_metro(res, out_root, tiles="none")
+    written = write_metro(res, out_root, tiles="none", pdf=False)  # tests/test_report.py prints PDFs
     return SimpleNamespace(**vars(res), out_dir=written.out_dir, files=written.files)
 
 

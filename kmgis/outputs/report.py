@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -232,6 +233,16 @@ def _input_rows(run: dict) -> str:
     return "".join(rows)
 
 
+def portable_command(command: str) -> str:
+    """``command`` with absolute paths cut to their file names (a report names files, not a machine's folders).
+
+    >>> portable_command("kmgis run /srv/plans/recipes/jinning.yaml")
+    'kmgis run jinning.yaml'
+    """
+    return " ".join(Path(t).name if t.startswith(("/", "~")) or re.match(r"^[A-Za-z]:\\", t) else t
+                    for t in str(command or "").split())
+
+
 def sources_section(run: dict) -> str:
     """Inputs with SHA-256 and licence, the metric CRS, the recipe's parameters and the library versions."""
     recipe = run.get("recipe") or {}
@@ -242,7 +253,7 @@ def sources_section(run: dict) -> str:
     built_up = (run.get("built_up") or {}).get("method")
     return (
         "<h2 class=pagebreak>方法与数据来源 <span class=en>Method and data sources</span></h2>"
-        f"<p>命令 command: <code>{_e(run.get('command'))}</code> · 配方校验 recipe SHA-256: "
+        f"<p>命令 command: <code>{_e(portable_command(run.get('command')))}</code> · 配方校验 recipe SHA-256: "
         f"<code>{_e(run.get('recipe_sha256'))}</code><br>计算坐标系 metric CRS: {_e(run.get('metric_crs'))} · "
         "存储与地图 storage and maps: WGS84 (EPSG:4326)</p>"
         + (f"<p><b>建成区 built-up area:</b> {_e(built_up)}</p>" if built_up else "")

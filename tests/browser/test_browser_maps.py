@@ -164,3 +164,52 @@ def test_hostile_names_render_as_text_and_run_nothing(browser, maps):
         assert v.js_errors() == [], v.js_errors()[:5]
     finally:
         v.page.close()
+
+
+@pytest.fixture(scope="module")
+def report_pages(recipe_runs) -> dict[str, Path]:
+    """Each run's report.html, and the batch pages (index.html, the combined report.html) of the session's runs."""
+    from kmgis.outputs.summary import write_summary
+
+    out, runs = recipe_runs
+    write_summary(out, list(runs), pdf=False)
+    pages = {rid: res.out_dir / "report.html" for rid, res in runs.items()}
+    return pages | {"index": out / "index.html", "combined": out / "report.html"}
+
+
+def _static_visit(browser, path: Path):
+    """Load a page with every http(s) request aborted; (page, blocked requests, console errors)."""
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    blocked: list[str] = []
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(f"uncaught: {e}"))
+    page.route(HTTP, lambda route: (blocked.append(route.request.url), route.abort()))
+    page.goto(path.resolve().as_uri(), wait_until="load")
+    return page, blocked, errors
+
+
+@pytest.mark.parametrize("name", [*ALL_RECIPES, "index", "combined"])
+def test_report_pages_render_offline(browser, report_pages, name):
+    if name not in report_pages:
+        pytest.skip("no Kunming data folder")
+    path = report_pages[name]
+    page, blocked, errors = _static_visit(browser, path)
+    try:
+        assert blocked == [] and errors == [], (blocked[:3], errors[:3])  # nothing asked of the network
+        assert page.evaluate("() => [...document.images].every(i => i.complete && i.naturalWidth > 0)")
+        text = page.locator("body").inner_text()
+        if name == "index":
+            single = page.evaluate("() => document.querySelectorAll('figure.choropleth svg path').length")
+            assert single == len([r for r in ALL_RECIPES if r != "central-city"])  # one shape per single-unit run
+            assert "各县区指标对比" in text and page.locator("td.missed").count() >= 1
+            hrefs = page.evaluate("() => [...document.querySelectorAll('a')].map(a => a.getAttribute('href'))")
+            assert hrefs and all((path.parent / h).is_file() for h in hrefs), [h for h in hrefs
+                                                                               if not (path.parent / h).is_file()]
+        elif name == "combined":
+            assert "汇总报告" in text and text.count("目标达成情况") == len(ALL_RECIPES)
+        else:
+            assert "目标达成情况" in text and "已知局限" in text or "方法与数据来源" in text
+            assert page.locator("figure img").count() >= (1 if name == "osm-sample" else 2)
+    finally:
+        page.close()
