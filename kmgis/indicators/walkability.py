@@ -147,8 +147,8 @@ PROVENANCE: dict[str, dict[str, Any]] = {
     "DAILY_LIVING": {"source": "indicators.yml sample_point_analyses 'Daily living score'; "
                      "osm_destination_definitions.csv", "verified": True,
                      "note": "the kmgis categories only approximate GHSCI's tag lists"},
-    "amap 0602": {"source": "Amap POI type code 060200 购物服务;便民商店/便利店 in two third-party code files "
-                  "(find_string '便民商店/便利店'); Amap's own code table not found as text", "verified": False},
+    "amap 0602": {"source": "Amap POI type code 060200 购物服务;便民商店/便利店 as listed in two third-party code "
+                  "files; Amap's own code table was not available as text", "verified": False},
 }
 
 COMPONENTS = ("intersection_density", "population_density", "daily_living")
