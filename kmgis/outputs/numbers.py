@@ -60,15 +60,17 @@ def excel_format(unit: str) -> str:
     return "#,##0" + ("." + "0" * d if d else "")
 
 
-def format_value(value: object, unit: str) -> str:
+def format_value(value: object, unit: str, *, strict: bool = True) -> str:
     """``value`` with thousands separators and the unit's decimals; non-numbers come back as text.
 
-    NaN and None are ``no data`` (the scorecard's word for a missing value).
+    NaN and None are ``no data`` (the scorecard's word for a missing value).  A unit without a
+    format raises :class:`KmgisError`; with ``strict=False`` (pages drawn from files a user may
+    have edited) the value is shown as written instead.
 
     >>> format_value(3758158.116, "persons"), format_value(5.98712, "km/km²"), format_value(None, "%")
     ('3,758,158', '5.99', 'no data')
-    >>> format_value("—", "%")
-    '—'
+    >>> format_value("—", "%"), format_value("7.125", "furlongs", strict=False)
+    ('—', '7.125')
     """
     if value is None:
         return "no data"
@@ -80,4 +82,10 @@ def format_value(value: object, unit: str) -> str:
         return "no data"
     if not math.isfinite(x):
         return str(value)
-    return f"{x:,.{unit_decimals(unit)}f}"
+    try:
+        decimals = unit_decimals(unit)
+    except KmgisError:
+        if strict:
+            raise
+        return str(value)
+    return f"{x:,.{decimals}f}"

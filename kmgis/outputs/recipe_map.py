@@ -48,7 +48,6 @@ from kmgis.outputs.maps import (
     WebMap,
     budget_bytes,
     check_tiles,
-    format_number,
     geojson_of,
     json_scalar,
     layer_options,
@@ -59,6 +58,7 @@ from kmgis.outputs.maps import (
     swatch_line,
     tooltip_columns,
 )
+from kmgis.outputs.numbers import format_value
 from kmgis.outputs.park_service_map import add_park_service
 from kmgis.outputs.transit_map import add_metro_lines, add_station_catchments, add_stations
 from kmgis.outputs.walkability_map import add_walkability_grid
@@ -278,8 +278,7 @@ def _headline_rows(card: pd.DataFrame | None) -> list[list]:
     for ind in _HEADLINE:
         if ind in one.index and one.loc[ind, "value"] not in ("", "no data"):
             r = one.loc[ind]
-            digits = 0 if r["unit"] == "persons" else 2
-            rows.append([f"{r['label_zh']} {r['label_en']}", None, f"{format_number(r['value'], digits)} {r['unit']}"])
+            rows.append([f"{r['label_zh']} {r['label_en']}", None, f"{format_value(r['value'], r['unit'], strict=False)} {r['unit']}"])
     return rows
 
 
@@ -510,15 +509,14 @@ def _scorecard_row(r: pd.Series) -> str:
     """One scorecard row: label and ids, value, target and status (hover: the plan clause)."""
     cls, status = _STATUS.get(r.get("meets", ""), ("", r.get("meets", "") or "—"))
     value = r.get("value", "")
-    digits = 0 if r.get("unit", "") == "persons" else 3
-    value_txt = value if value in ("", "no data") else f"{format_number(value, digits)} {r.get('unit', '')}"
+    value_txt = value if value in ("", "no data") else f"{format_value(value, r.get('unit', ''), strict=False)} {r.get('unit', '')}"
     if r.get("status", "") == "no data":  # scorecards since the status column: the value cell is empty
         value_txt = "no data"
     target = ""
     if r.get("target", ""):
         sign = {">=": "≥", "<=": "≤"}.get(r.get("comparison", ""), r.get("comparison", ""))
         year = f" ({r['year']})" if r.get("year", "") else ""
-        target = f"{sign} {format_number(r['target'], 3)} {r.get('unit', '')}{year}"
+        target = f"{sign} {format_value(r['target'], r.get('unit', ''), strict=False)} {r.get('unit', '')}{year}"
     label = f"{r.get('label_zh', '')} {r.get('label_en', '')}".strip() or r.get("indicator", "")
     hover = r.get("clause", "") or r.get("definition", "")
     ids = " · ".join(x for x in (r.get("indicator", ""), r.get("target_id", "")) if x)
