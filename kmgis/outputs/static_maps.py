@@ -24,7 +24,7 @@ import matplotlib.pyplot as plt  # noqa: E402 - after choosing the backend
 from matplotlib import font_manager  # noqa: E402
 from matplotlib.colors import BoundaryNorm, ListedColormap  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
+from matplotlib.patches import Patch, Rectangle  # noqa: E402
 
 from kmgis.model import ROAD_CLASSES  # noqa: E402
 from kmgis.outputs.maps import MINUTE_COLOURS, NODATA_COLOUR  # noqa: E402
@@ -77,13 +77,15 @@ def _decorate(ax: plt.Axes, bounds: np.ndarray) -> None:
     x0, y0, x1, y1 = bounds
     length = nice_length_m(x1 - x0)
     bx, by = x0 + 0.04 * (x1 - x0), y0 + 0.05 * (y1 - y0)
+    ax.add_patch(Rectangle((bx - 0.02 * (x1 - x0), by - 0.025 * (y1 - y0)), length + 0.04 * (x1 - x0),
+                           0.08 * (y1 - y0), facecolor="white", alpha=0.8, edgecolor="none", zorder=49))
     ax.plot([bx, bx + length], [by, by], color="black", lw=3, solid_capstyle="butt", zorder=50)
     text = f"{length / 1000:g} km" if length >= 1000 else f"{length:g} m"
     ax.text(bx + length / 2, by + 0.015 * (y1 - y0), text, ha="center", va="bottom", fontsize=8, zorder=50)
     ax.annotate("N", xy=(0.95, 0.95), xytext=(0.95, 0.86), xycoords="axes fraction", ha="center",
                 fontsize=10, arrowprops={"arrowstyle": "-|>", "color": "black"}, zorder=50)
     ax.text(0.01, 0.99, "EPSG:32648 (UTM 48N)", transform=ax.transAxes, ha="left", va="top", fontsize=6,
-            color="#555555")
+            color="#555555", bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none", "pad": 1}, zorder=50)
     ax.set_xlim(x0, x1)
     ax.set_ylim(y0, y1)
     ax.set_aspect("equal")
