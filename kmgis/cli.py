@@ -40,6 +40,7 @@ from kmgis.outputs.maps import check_tiles
 from kmgis.outputs.metro_map import write_isochrone_map
 from kmgis.outputs.recipe import write_recipe
 from kmgis.outputs.recipe_map import draw_map
+from kmgis.outputs.report import write_report
 from kmgis.outputs.siting import write_siting
 from kmgis.outputs.summary import write_summary
 from kmgis.outputs.supply import write_gaps, write_whatif
@@ -335,6 +336,32 @@ def _simplify_args(items: list[str] | None) -> dict[str, float]:
     return out
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """Redraw OUT/<id>/report.html (and report.pdf) from the results already there (no recomputation)."""
+    paths = _recipe_paths(Path(args.recipe))
+    failed = 0
+    for path in paths:
+        try:
+            recipe = load_recipe(path)
+            results = Path(args.out) / recipe.id
+            gpkg = "isochrones.gpkg" if getattr(recipe, "kind", None) == "metro" else "indicators.gpkg"
+            if not (results / "scorecard.csv").is_file():
+                raise KmgisError(f"{results / 'scorecard.csv'} not found: run `kmgis run {path}` first")
+            with output_lock(results):
+                files, why_no_pdf = write_report(results, gpkg_name=gpkg, pdf=not args.no_pdf)
+        except KmgisError as exc:
+            if len(paths) == 1:
+                raise
+            failed += 1
+            print(f"kmgis: error: {exc}", file=sys.stderr)
+            continue
+        for f in files:
+            print(f"wrote {f}")
+        if why_no_pdf:
+            print(f"   no PDF: {why_no_pdf}")
+    return 1 if failed else 0
+
+
 def cmd_map(args: argparse.Namespace) -> int:
     """Redraw OUT/<id>/map.html from the results already there (no recomputation)."""
     tiles = check_tiles(args.tiles)
@@ -473,6 +500,12 @@ def _parsers_run_and_map(sub: argparse._SubParsersAction) -> None:
     sp.add_argument("--simplify", action="append", metavar="LAYER=M",
                     help="simplification tolerance in metres for a layer, e.g. roads=5 (repeatable)")
     sp.set_defaults(func=cmd_map)
+    sp = sub.add_parser("report", help="(re)write OUT/<id>/report.html and report.pdf from a recipe's results, "
+                        "without recomputing")
+    sp.add_argument("recipe", help="a recipe YAML (recipes/jinning.yaml) or a folder of recipes (recipes/)")
+    sp.add_argument("--out", default="maps", help="results folder (default: maps/); reads and writes OUT/<recipe id>/")
+    sp.add_argument("--no-pdf", action="store_true", help="write report.html only (the PDF needs Chromium)")
+    sp.set_defaults(func=cmd_report)
 
 
 def _parsers_travel(sub: argparse._SubParsersAction) -> None:

@@ -151,3 +151,15 @@ def test_report_html_escapes_hostile_labels(recipe_runs):
 
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+def test_kmgis_report_redraws_from_the_results(recipe_runs, capsys):
+    from kmgis.cli import main
+
+    out, runs = recipe_runs
+    page = runs["jinning"].out_dir / "report.html"
+    before = page.read_bytes()
+    page.unlink()
+    assert main(["report", str(PROJECT_ROOT / "recipes" / "jinning.yaml"), "--out", str(out), "--no-pdf"]) == 0
+    assert page.read_bytes() == before  # the same report from the same files
+    assert f"wrote {page}" in capsys.readouterr().out
