@@ -222,12 +222,17 @@ def figures_section(figures: list[Figure]) -> str:
 
 
 def _input_rows(run: dict) -> str:
+    """One row per input: layer and what it is (the catalogue's description, with its date), file, SHA-256, licence."""
+    catalog = load_catalog()
     rows = []
     for i in run.get("inputs") or []:
         path = i.get("path")
         name = Path(path).name if path else i.get("source", "")
         sha = i.get("sha256") or ""
-        rows.append(f"<tr><td><code>{_e(i.get('layer'))}</code></td><td>{_e(name)}</td>"
+        about = "; ".join(catalog[n].description for n in str(i.get("layer", "")).split(" + ")
+                          if n in catalog and catalog[n].description)
+        rows.append(f"<tr><td><code>{_e(i.get('layer'))}</code><br><span class=small>{_e(about)}</span></td>"
+                    f"<td>{_e(name)}</td>"
                     f"<td class=small><code>{_e(sha)}</code></td><td class=small>{_e(i.get('licence'))}"
                     f"{'<br>' + _e(i.get('note')) if i.get('note') else ''}</td></tr>")
     return "".join(rows)
