@@ -281,6 +281,7 @@ def _print_query(query: OverpassQuery, *, outline: bool) -> None:
     print(f"Overpass: POST {query.endpoint}, {len(query.queries)} sub-quer{'y' if len(query.queries) == 1 else 'ies'} "
           f"(osmnx splits a polygon over max_query_area_size = {query.max_query_area_km2:,.0f} km²); "
           f"query text {sum(len(q) for q in query.queries):,} characters")
+    print(query.cover_note())
     if outline:
         for i in range(len(query.queries)):
             print(f"query {i + 1} (Overpass QL; {POLY} = the {len(query.polygon_strings[i]):,}-character "
@@ -314,6 +315,7 @@ def cmd_fetch_osm(args: argparse.Namespace) -> int:
     else:
         print(f"downloaded {len(got.query.queries)} answer(s) into the cache")
     print(f"fetched {got.elements:,} OSM elements, {got.features:,} features; OSM data as of {got.osm_base or '?'}")
+    print(got.dropped_note())
     print("layers: " + ", ".join(f"{k} {len(v):,}" for k, v in got.layers.items()))
     run = f"kmgis run {args.recipe}" + ("" if args.cache is None else f" --cache {args.cache}")
     if not recipe.layers.osm:

