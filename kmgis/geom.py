@@ -10,6 +10,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pyogrio
 import pyproj
 import shapely
 
@@ -144,3 +145,12 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def spatial_layers(path: str | os.PathLike[str]) -> list[str]:
+    """The layers of a vector file that have a geometry column, in file order.
+
+    Tables without geometry are left out: QGIS's ``layer_styles`` (kmgis writes one into every
+    GeoPackage, and QGIS adds one when a style is saved), attribute tables.
+    """
+    return [str(name) for name, geometry in pyogrio.list_layers(path) if geometry]

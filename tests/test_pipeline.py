@@ -7,12 +7,14 @@ from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
+import pyogrio
 import pytest
 import shapely
 from conftest import run_and_write
 
 from kmgis.config import PROJECT_ROOT, load_recipe
 from kmgis.errors import KmgisError
+from kmgis.geom import spatial_layers
 
 RECIPES = PROJECT_ROOT / "recipes"
 ALWAYS = ["built_up_area_km2", "population_built_up", "road_density_km_per_km2", "intersection_density_per_km2",
@@ -99,11 +101,13 @@ def test_rerun_gives_identical_scorecard_and_attributes(data_dir, tmp_path):
     a = run_and_write(RECIPES / "jinning.yaml", data_dir, tmp_path / "a")
     b = run_and_write(RECIPES / "jinning.yaml", data_dir, tmp_path / "b")
     assert _digest(a.out_dir / "scorecard.csv") == _digest(b.out_dir / "scorecard.csv")
-    for layer in gpd.list_layers(a.out_dir / "indicators.gpkg")["name"]:
+    for layer in spatial_layers(a.out_dir / "indicators.gpkg"):
         ga = gpd.read_file(a.out_dir / "indicators.gpkg", layer=layer)
         gb = gpd.read_file(b.out_dir / "indicators.gpkg", layer=layer)
         pd.testing.assert_frame_equal(ga.drop(columns="geometry"), gb.drop(columns="geometry"))
         assert shapely.equals_exact(ga.geometry.values, gb.geometry.values, tolerance=0).all()
+    styles = [pyogrio.read_dataframe(d.out_dir / "indicators.gpkg", layer="layer_styles") for d in (a, b)]
+    pd.testing.assert_frame_equal(*styles)  # the QGIS styles too (fixed update_time)
 
 
 @pytest.mark.parametrize(

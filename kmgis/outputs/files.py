@@ -11,7 +11,7 @@ import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -82,11 +82,21 @@ def output_lock(out_dir: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def write_gpkg(layers: dict[str, gpd.GeoDataFrame], path: Path) -> Path:
-    """Write several layers into one GeoPackage, atomically (all layers or none)."""
+def write_gpkg(layers: dict[str, gpd.GeoDataFrame], path: Path, *,
+               style: Callable[[Path, dict[str, gpd.GeoDataFrame]], object] | None = None) -> Path:
+    """Write several layers into one GeoPackage, atomically (all layers or none).
+
+    ``style(tmp_path, layers)`` runs on the temporary file after the layers are written and
+    before it takes the final name (kmgis's writers pass
+    :func:`kmgis.outputs.qgis_styles.style_gpkg` through
+    :func:`~kmgis.outputs.qgis_styles.write_styled_gpkg`), so the final name only ever holds a
+    complete, styled GeoPackage.
+    """
     with atomic_path(path) as tmp:
         for name, gdf in layers.items():
             gdf.to_file(tmp, layer=name, driver="GPKG", engine="pyogrio")
+        if layers and style is not None:
+            style(tmp, layers)
     return Path(path)
 
 

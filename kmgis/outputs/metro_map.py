@@ -18,11 +18,10 @@ import geopandas as gpd
 import numpy as np
 import offlinefolium as folium
 import pandas as pd
-import pyogrio
 import shapely
 
 from kmgis.errors import KmgisError
-from kmgis.geom import html_text
+from kmgis.geom import html_text, spatial_layers
 from kmgis.model import WGS84
 from kmgis.outputs.files import write_text
 from kmgis.outputs.maps import TILES, OfflineMap, RawHtml, check_tiles
@@ -54,7 +53,7 @@ def _read_results(out_dir: Path) -> tuple[dict[str, gpd.GeoDataFrame], dict]:
     gpkg = out_dir / "isochrones.gpkg"
     if not gpkg.is_file():
         raise KmgisError(f"{gpkg} not found: run the isochrones first")
-    names = [str(n) for n, _ in pyogrio.list_layers(gpkg)]
+    names = spatial_layers(gpkg)
     layers = {n: gpd.read_file(gpkg, layer=n, engine="pyogrio") for n in names}
     run_json = out_dir / "run.json"
     run = json.loads(run_json.read_text(encoding="utf-8")) if run_json.is_file() else {}

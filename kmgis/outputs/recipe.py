@@ -17,11 +17,11 @@ from kmgis.outputs.files import (
     safe_output_dir,
     scorecard_html,
     write_csv,
-    write_gpkg,
     write_json,
     write_text,
 )
 from kmgis.outputs.maps import check_tiles
+from kmgis.outputs.qgis_styles import write_styled_gpkg
 from kmgis.outputs.recipe_map import draw_map
 from kmgis.outputs.report import write_report
 from kmgis.outputs.workbook import write_scorecard_xlsx
@@ -85,7 +85,7 @@ def write_recipe(results: RecipeResults, out_root: Path, *, tiles: str = "osm", 
             write_text(scorecard_html(results.scorecard, f"{recipe.name} — kmgis scorecard",
                                       f"recipe {recipe.id}; scope {recipe.scope}"), out_dir / "scorecard.html"),
             write_scorecard_xlsx(results.scorecard, out_dir / "scorecard.xlsx", title=f"{recipe.name} — kmgis scorecard"),
-            write_gpkg(gpkg_layers(results), out_dir / "indicators.gpkg"),
+            write_styled_gpkg(gpkg_layers(results), out_dir / "indicators.gpkg"),
         ]
         record = run_record(results, results.timings_s)
         files.append(write_json(record, out_dir / "run.json"))

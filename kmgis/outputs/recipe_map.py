@@ -26,7 +26,6 @@ from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
-import pyogrio
 import pyproj
 import shapely
 from offlinefolium.plugins import MarkerCluster
@@ -34,7 +33,7 @@ from offlinefolium.plugins import MarkerCluster
 from kmgis.config import load_layers_yaml
 from kmgis.crs import metric_crs
 from kmgis.errors import KmgisError
-from kmgis.geom import html_text
+from kmgis.geom import html_text, spatial_layers
 from kmgis.indicators.lifecircle_levels import LEVELS
 from kmgis.model import WGS84
 from kmgis.outputs.lifecircle_levels_map import add_level_gaps
@@ -193,7 +192,7 @@ def read_results(out_dir: Path) -> tuple[dict[str, gpd.GeoDataFrame], pd.DataFra
     if not gpkg.is_file():
         raise KmgisError(f"{gpkg} not found: run `kmgis run` on the recipe first")
     try:
-        names = [str(n) for n, _ in pyogrio.list_layers(gpkg)]
+        names = spatial_layers(gpkg)
         layers = {n: gpd.read_file(gpkg, layer=n, engine="pyogrio") for n in names}
     except Exception as exc:  # a damaged or foreign file
         raise KmgisError(f"{gpkg}: cannot read the GeoPackage ({str(exc).splitlines()[0]})") from None

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kmgis.outputs.files import output_lock, safe_output_dir, write_csv, write_gpkg
+from kmgis.outputs.files import output_lock, safe_output_dir, write_csv
+from kmgis.outputs.qgis_styles import write_styled_gpkg
 from kmgis.outputs.siting_map import write_siting_map
 from kmgis.workflows.siting import SitingResults
 
@@ -30,7 +31,7 @@ def write_siting(results: SitingResults, out: Path, *, tiles: str = "osm") -> li
     layers = results.result.layers
     with output_lock(folder):
         return [
-            write_gpkg({"sites": layers["sites"], "candidates": layers["candidates"]}, folder / "sites.gpkg"),
+            write_styled_gpkg({"sites": layers["sites"], "candidates": layers["candidates"]}, folder / "sites.gpkg"),
             write_csv(layers["coverage_curve"], folder / "coverage_curve.csv"),
             write_csv(results.result.to_frame(), folder / "indicators.csv"),
             write_siting_map(layers["sites"], layers["candidates"], layers["coverage_curve"], results.category,

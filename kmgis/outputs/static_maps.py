@@ -17,7 +17,6 @@ from pathlib import Path
 import geopandas as gpd
 import matplotlib
 import numpy as np
-import pyogrio
 
 matplotlib.use("Agg")  # no screen: draw into memory
 import matplotlib.pyplot as plt  # noqa: E402 - after choosing the backend
@@ -26,6 +25,7 @@ from matplotlib.colors import BoundaryNorm, ListedColormap  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch, Rectangle  # noqa: E402
 
+from kmgis.geom import spatial_layers  # noqa: E402
 from kmgis.model import ROAD_CLASSES  # noqa: E402
 from kmgis.outputs.maps import MINUTE_COLOURS, NODATA_COLOUR  # noqa: E402
 from kmgis.outputs.recipe_map import ISOCHRONE_COLOURS, ROAD_STYLE  # noqa: E402
@@ -155,7 +155,7 @@ def read_layers(gpkg: Path) -> dict[str, gpd.GeoDataFrame]:
     gpkg = Path(gpkg)
     if not gpkg.is_file():
         return {}
-    names = [str(n) for n, geom in pyogrio.list_layers(gpkg) if geom]
+    names = spatial_layers(gpkg)
     return {n: gpd.read_file(gpkg, layer=n).to_crs(PLOT_CRS) for n in names}
 
 

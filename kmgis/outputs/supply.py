@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from kmgis.outputs.files import output_lock, safe_output_dir, write_csv, write_gpkg
+from kmgis.outputs.files import output_lock, safe_output_dir, write_csv
 from kmgis.outputs.gaps_map import write_gaps_map
+from kmgis.outputs.qgis_styles import write_styled_gpkg
 from kmgis.workflows.supply import GapResults, WhatIfResults
 
 GAP_COLUMNS = ["cell", "residents", "distance_m", "over_m", "unreached"]
@@ -34,7 +35,7 @@ def write_gaps(res: GapResults, out_root: Path) -> list[Path]:
         lock.enter_context(output_lock(out_dir))
         cells = res.result.layers["gap_cells"]
         distance_m = float(res.result[0].params["distance_m"])
-        return [write_gpkg({"gap_cells": cells}, out_dir / f"gaps_{res.category}.gpkg"),
+        return [write_styled_gpkg({"gap_cells": cells}, out_dir / f"gaps_{res.category}.gpkg"),
                 write_csv(gap_table(res), out_dir / f"gaps_{res.category}.csv"),
                 write_gaps_map(cells, res.category, distance_m, out_dir / f"gaps_{res.category}.html").path]
 
@@ -48,5 +49,5 @@ def write_whatif(res: WhatIfResults, out_root: Path) -> list[Path]:
         lock.enter_context(output_lock(out_dir))
         files = [write_csv(table, out_dir / "whatif.csv")]
         if len(res.changed_cells):
-            files.append(write_gpkg({"changed_cells": res.changed_cells}, out_dir / "whatif_cells.gpkg"))
+            files.append(write_styled_gpkg({"changed_cells": res.changed_cells}, out_dir / "whatif_cells.gpkg"))
         return files

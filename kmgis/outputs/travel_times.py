@@ -17,9 +17,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from kmgis.outputs.files import output_lock, safe_output_dir, write_csv, write_gpkg, write_json
+from kmgis.outputs.files import output_lock, safe_output_dir, write_csv, write_json
 from kmgis.outputs.maps import check_tiles
 from kmgis.outputs.metro_map import write_isochrone_map
+from kmgis.outputs.qgis_styles import write_styled_gpkg
 from kmgis.outputs.report import write_report
 from kmgis.outputs.workbook import write_scorecard_xlsx
 from kmgis.workflows.common import Stages
@@ -56,7 +57,7 @@ def write_demo(result: DemoResult, out_root: Path, *, progress: bool = False) ->
     stages = Stages(["write"], show=progress)
     try:
         with output_lock(out_dir):
-            files = [write_gpkg(result.layers, out_dir / f"{result.name}_walk.gpkg"),
+            files = [write_styled_gpkg(result.layers, out_dir / f"{result.name}_walk.gpkg"),
                      write_csv(result.by_class, out_dir / "network_summary.csv")]
             stages.done("write")
             timings = result.timings_s | stages.timings_s
@@ -81,7 +82,7 @@ def write_metro(result: MetroResults, out_root: Path, *, tiles: str = "osm",
     title = f"{result.run.get('recipe', {}).get('name', result.recipe_id)} — kmgis scorecard"
     try:
         with output_lock(out_dir):
-            files = [write_gpkg(result.layers, out_dir / "isochrones.gpkg"),
+            files = [write_styled_gpkg(result.layers, out_dir / "isochrones.gpkg"),
                      write_csv(result.members, out_dir / "members.csv"),
                      write_csv(result.circle, out_dir / "circle_1_5h.csv"),
                      write_csv(result.scorecard, out_dir / "scorecard.csv"),
@@ -111,7 +112,7 @@ def write_isochrone(result: IsochroneResults, out_root: Path, *, tiles: str = "o
     stages = Stages(["write", "map"], show=progress)
     try:
         with output_lock(out_dir):
-            files = [write_gpkg(result.layers, out_dir / "isochrones.gpkg")]
+            files = [write_styled_gpkg(result.layers, out_dir / "isochrones.gpkg")]
             stages.done("write")
             files.append(write_json(result.run | {"timings_s": result.timings_s | stages.timings_s},
                                     out_dir / "run.json"))

@@ -19,7 +19,8 @@ from typing import Any
 
 from kmgis.errors import KmgisError
 from kmgis.indicators.dianchi import ZoneSet
-from kmgis.outputs.files import output_lock, safe_output_dir, write_csv, write_gpkg, write_text
+from kmgis.outputs.files import output_lock, safe_output_dir, write_csv, write_text
+from kmgis.outputs.qgis_styles import write_styled_gpkg
 from kmgis.outputs.zones_map import site_map_html, zones_map_html
 from kmgis.workflows.check_site import SiteCheck
 
@@ -49,7 +50,7 @@ def write_dianchi(zones: ZoneSet, out_root: Path, *, write_map: bool = True) -> 
     html_page = zones_map_html(zones) if write_map else None
     out = safe_output_dir(Path(out_root), OUTPUT_NAME)
     with output_lock(out):
-        files = [write_gpkg({"dianchi_zones": gdf}, out / "zones.gpkg"), write_csv(table, out / "zones.csv")]
+        files = [write_styled_gpkg({"dianchi_zones": gdf}, out / "zones.gpkg"), write_csv(table, out / "zones.csv")]
         if html_page is not None:
             files.append(write_text(html_page, out / "map.html"))
     return DianchiFiles(out, files)

@@ -24,7 +24,7 @@ from pyproj.exceptions import CRSError
 from kmgis.config import catalog_entry
 from kmgis.crs import check_plausible, gdf_gcj02_to_wgs84
 from kmgis.errors import KmgisError
-from kmgis.geom import crs_label
+from kmgis.geom import crs_label, spatial_layers
 from kmgis.model import WGS84
 from kmgis.sources import load_layer
 
@@ -198,7 +198,7 @@ def _read_vector_layers(path: Path, layer: str | None, label: str) -> gpd.GeoDat
     import pyogrio
 
     try:
-        layers = [str(n) for n in pyogrio.list_layers(path)[:, 0]]
+        layers = spatial_layers(path)  # not layer_styles or other tables without geometry
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
         raise KmgisError(f"{label}: cannot read ({str(exc).splitlines()[0]})") from None
     if layer is not None:
