@@ -19,6 +19,7 @@ import geopandas as gpd
 import pandas as pd
 
 from kmgis.errors import KmgisError
+from kmgis.outputs.numbers import format_value
 
 
 def safe_output_dir(root: Path, name: str) -> Path:
@@ -118,10 +119,12 @@ _MEETS_STYLE = {"yes": "meets-yes", "no": "meets-no", "no data": "meets-nodata"}
 
 
 def _cell_text(row: pd.Series, column: str) -> str:
-    """A scorecard cell as text: a value without data reads ``no data``, not ``nan``."""
+    """A scorecard cell as text: value and target formatted by unit; a value without data reads ``no data``."""
     if column == "value" and row.get("status") == "no data":
         return "no data"
-    return str(row[column])
+    if column in ("value", "target") and str(row.get(column, "")).strip() not in ("", "nan"):
+        return format_value(row[column], str(row.get("unit", "")), strict=False)
+    return "" if column == "target" and pd.isna(row.get(column)) else str(row[column])
 
 
 def scorecard_html(card: pd.DataFrame, title: str, subtitle: str = "") -> str:

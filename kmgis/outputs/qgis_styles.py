@@ -17,8 +17,7 @@ on the temporary file before it is renamed into place, so a file appears styled 
 * :func:`write_layer_styles`: the ``layer_styles`` table QGIS creates, with sqlite3.
 
 Colours are the web maps' own (:mod:`kmgis.outputs.recipe_map`, :mod:`kmgis.outputs.maps` and
-the other ``*_map`` modules), imported, never copied — except the boundary and built-up
-colours, which :mod:`kmgis.outputs.recipe_map` writes inline (:data:`WEB_INLINE`).
+the other ``*_map`` modules), imported, never copied.
 """
 
 from __future__ import annotations
@@ -49,6 +48,9 @@ from kmgis.outputs.park_service_map import CLASS_COLOURS
 from kmgis.outputs.recipe_map import (
     _GREEN_LAYERS,
     _OTHER_ROAD,
+    BOUNDARY_COLOUR,
+    BUILT_UP_EDGE,
+    BUILT_UP_FILL,
     FACILITY_COLOURS,
     ISOCHRONE_COLOURS,
     ROAD_STYLE,
@@ -66,7 +68,6 @@ STYLE_TIME = "2000-01-01T00:00:00.000Z"
 layer's style by ``useAsDefault`` first; the time only orders styles that are not the default
 (a style a planner saves later as default unsets ours and wins)."""
 STYLE_DESCRIPTION = "kmgis: colours as on the kmgis web map; 中英文字段别名 Chinese/English field aliases"
-WEB_INLINE = {"boundary": "#252525", "built_up_fill": "#fec44f", "built_up_edge": "#d95f0e"}
 """The colours :mod:`kmgis.outputs.recipe_map` draws inline (``_add_boundary``, ``_add_built_up``)."""
 WHITE = "255,255,255,255"  # outlines of markers and grid cells, as on the web map
 _DOCTYPE = "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>"
@@ -342,11 +343,11 @@ def _roads(gdf: gpd.GeoDataFrame) -> ET.Element:
 
 def _boundary(gdf: gpd.GeoDataFrame) -> ET.Element:
     """County-level units: the dashed outline of the web map, no fill."""
-    return single_renderer(line_symbol(WEB_INLINE["boundary"], 2.5, dash="8 4", outline=True))
+    return single_renderer(line_symbol(BOUNDARY_COLOUR, 2.5, dash="8 4", outline=True))
 
 
 def _built_up(gdf: gpd.GeoDataFrame) -> ET.Element:
-    return single_renderer(fill_symbol(WEB_INLINE["built_up_fill"], 0.3, WEB_INLINE["built_up_edge"], 2.0))
+    return single_renderer(fill_symbol(BUILT_UP_FILL, 0.3, BUILT_UP_EDGE, 2.0))
 
 
 def _green(gdf: gpd.GeoDataFrame, key: str) -> ET.Element:

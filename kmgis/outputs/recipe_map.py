@@ -75,6 +75,10 @@ ROAD_STYLE: dict[str, dict] = {
     "path": {"color": "#41ab5d", "weight": 1.0, "dashArray": "4 3"},
 }
 _OTHER_ROAD = {"color": "#555555", "weight": 1.0}
+BOUNDARY_COLOUR = "#252525"
+"""The unit boundary's dashed outline."""
+BUILT_UP_FILL, BUILT_UP_EDGE = "#fec44f", "#d95f0e"
+"""The built-up area's fill and outline."""
 FACILITY_COLOURS = ["#e41a1c", "#ff7f00", "#984ea3", "#a65628", "#f781bf", "#377eb8", "#4daf4a", "#00b3b3"]
 ISOCHRONE_COLOURS = ["#3f007d", "#54278f", "#6a51a3", "#807dba", "#9e9ac8", "#bcbddc"]
 
@@ -240,14 +244,14 @@ def _add_boundary(wm: WebMap, boundary: gpd.GeoDataFrame) -> None:
     b = boundary.copy()
     b["area_km2"] = b.geometry.to_crs(wm.metric).area / 1e6
     g = wm.prepare(b, "boundary")
-    style = {"color": "#252525", "weight": 2.5, "fill": False, "dashArray": "8 4"}
+    style = {"color": BOUNDARY_COLOUR, "weight": 2.5, "fill": False, "dashArray": "8 4"}
     fg = wm.add_layer(
         "县区边界 County boundary",
         geojson_of(g, {"name_zh": None, "name_en": None, "unit_id": None, "adcode": None, "area_km2": 1}),
         layer_options(PANE_Z["boundary"], style=style, title="县级行政区 county-level unit",
                       tip=[["名称 name", "name_zh", "", None], ["name", "name_en", "", None], ["id", "unit_id", "", None],
                            ["行政区划代码 adcode", "adcode", "", None], ["面积 area", "area_km2", "km²", 1]]))
-    wm.add_legend(fg, "边界 Boundary", [legend_row(swatch_line({"color": "#252525", "weight": 2.5, "dashArray": "8 4"}),
+    wm.add_legend(fg, "边界 Boundary", [legend_row(swatch_line({"color": BOUNDARY_COLOUR, "weight": 2.5, "dashArray": "8 4"}),
                                                    "县级行政区 county-level unit")])
 
 
@@ -256,7 +260,7 @@ def _add_built_up(wm: WebMap, built_up: gpd.GeoDataFrame, card: pd.DataFrame | N
     bu = built_up.copy()
     bu["area_km2"] = bu.geometry.to_crs(wm.metric).area / 1e6
     g = wm.prepare(bu, "built_up")
-    colour, edge = "#fec44f", "#d95f0e"
+    colour, edge = BUILT_UP_FILL, BUILT_UP_EDGE
     method = str((run.get("built_up") or {}).get("method", "")).split(";")[0]
     fg = wm.add_layer(
         "建成区 Built-up area", geojson_of(g, {"patch_id": None, "area_km2": 2}),

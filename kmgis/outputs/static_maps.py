@@ -28,7 +28,13 @@ from matplotlib.patches import Patch, Rectangle  # noqa: E402
 from kmgis.geom import spatial_layers  # noqa: E402
 from kmgis.model import ROAD_CLASSES  # noqa: E402
 from kmgis.outputs.maps import MINUTE_COLOURS, NODATA_COLOUR  # noqa: E402
-from kmgis.outputs.recipe_map import ISOCHRONE_COLOURS, ROAD_STYLE  # noqa: E402
+from kmgis.outputs.recipe_map import (  # noqa: E402
+    BOUNDARY_COLOUR,
+    BUILT_UP_EDGE,
+    BUILT_UP_FILL,
+    ISOCHRONE_COLOURS,
+    ROAD_STYLE,
+)
 from kmgis.outputs.walkability_map import BREAKS as WALK_BREAKS  # noqa: E402
 from kmgis.outputs.walkability_map import COLOURS as WALK_COLOURS  # noqa: E402
 
@@ -37,7 +43,6 @@ PLOT_CRS = "EPSG:32648"
 CJK_FONTS = ("WenQuanYi Micro Hei", "Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "SimHei")
 FIGURE_IN = (7.2, 6.0)
 DPI = 150
-BUILT_UP = {"facecolor": "#fec44f", "edgecolor": "#d95f0e"}
 
 
 @dataclass
@@ -163,15 +168,15 @@ def _outline(ax: plt.Axes, layers: dict[str, gpd.GeoDataFrame], *, built_up_fill
     """Unit boundary (dashed) and built-up patch; legend handles."""
     handles = []
     if "boundary" in layers:
-        layers["boundary"].boundary.plot(ax=ax, color="#252525", linewidth=1.2, linestyle="--", zorder=30)
-        handles.append(Line2D([], [], color="#252525", lw=1.2, ls="--", label=label("边界", "boundary")))
+        layers["boundary"].boundary.plot(ax=ax, color=BOUNDARY_COLOUR, linewidth=1.2, linestyle="--", zorder=30)
+        handles.append(Line2D([], [], color=BOUNDARY_COLOUR, lw=1.2, ls="--", label=label("边界", "boundary")))
     if "built_up" in layers:
         bu = layers["built_up"]
         if built_up_fill:
-            bu.plot(ax=ax, facecolor=BUILT_UP["facecolor"], alpha=0.35, edgecolor="none", zorder=2)
-        bu.boundary.plot(ax=ax, color=BUILT_UP["edgecolor"], linewidth=1.2, zorder=31)
-        handles.append(Patch(facecolor=BUILT_UP["facecolor"] if built_up_fill else "none",
-                             edgecolor=BUILT_UP["edgecolor"], alpha=0.6, label=label("建成区", "built-up area")))
+            bu.plot(ax=ax, facecolor=BUILT_UP_FILL, alpha=0.35, edgecolor="none", zorder=2)
+        bu.boundary.plot(ax=ax, color=BUILT_UP_EDGE, linewidth=1.2, zorder=31)
+        handles.append(Patch(facecolor=BUILT_UP_FILL if built_up_fill else "none",
+                             edgecolor=BUILT_UP_EDGE, alpha=0.6, label=label("建成区", "built-up area")))
     return handles
 
 
