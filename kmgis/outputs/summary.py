@@ -158,6 +158,10 @@ _LEGEND = ('<p class=small><span class="met">&nbsp;达标 met&nbsp;</span> <span
            "recipe's scope.</p>")
 
 
+PRINT_COLUMNS = 6
+"""Columns per table in the combined report (the wide summary is split so each part fits A4)."""
+
+
 def _page(title: str, body: str) -> str:
     return (f'<!DOCTYPE html>\n<html lang="zh-CN"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
             f"<style>{REPORT_CSS}{SVG_CSS} body {{ max-width: none; }} table {{ font-size: 8.5pt; }}</style></head>"
@@ -175,8 +179,10 @@ def index_html(out_root: Path, table: pd.DataFrame, status: dict[tuple[str, str]
 
 def combined_report_html(out_root: Path, table: pd.DataFrame, status: dict[tuple[str, str], str], chart: str) -> str:
     """The combined report: the table and choropleth, then each unit's targets (from its own files)."""
+    cols = [c for c in table.columns if c not in ("recipe", "scope")]
+    per_page = [cols[i:i + PRINT_COLUMNS] for i in range(0, len(cols), PRINT_COLUMNS)]  # A4 is narrow
     parts = ["<h1>昆明市各县区规划指标汇总报告 <span class=en>Kunming units: combined indicator report</span></h1>",
-             _LEGEND, table_html(table, status), chart]
+             _LEGEND, *(table_html(table[["recipe", *chunk]], status) for chunk in per_page), chart]
     for rid in table["recipe"]:
         try:
             files = read_run_files(Path(out_root) / str(rid))
