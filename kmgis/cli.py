@@ -16,6 +16,7 @@ signal.signal(signal.SIGINT, _quiet_exit)
 import argparse
 import os
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -338,62 +339,62 @@ def _simplify_args(items: list[str] | None) -> dict[str, float]:
     return out
 
 
-def cmd_report(args: argparse.Namespace) -> int:
-    """Redraw OUT/<id>/report.html (and report.pdf) from the results already there (no recomputation)."""
+def _redraw_each(args: argparse.Namespace, redraw: Callable[[Path, Path, bool], list[str]]) -> int:
+    """Run ``redraw(results folder, recipe path, is_metro)`` for each recipe of ``args.recipe``, printing its lines.
+
+    One recipe: its error is raised (exit 2).  A folder: an error is printed and the others go on (exit 1).
+    """
     paths = _recipe_paths(Path(args.recipe))
     failed = 0
     for path in paths:
         try:
             recipe = load_recipe(path)
             results = Path(args.out) / recipe.id
-            gpkg = "isochrones.gpkg" if getattr(recipe, "kind", None) == "metro" else "indicators.gpkg"
-            if not (results / "scorecard.csv").is_file():
-                raise KmgisError(f"{results / 'scorecard.csv'} not found: run `kmgis run {path}` first")
+            if not results.is_dir():
+                raise KmgisError(f"{results} not found: run `kmgis run {path}` first")
             with output_lock(results):
-                files, why_no_pdf = write_report(results, gpkg_name=gpkg, pdf=not args.no_pdf)
+                lines = redraw(results, path, getattr(recipe, "kind", None) == "metro")
         except KmgisError as exc:
             if len(paths) == 1:
                 raise
             failed += 1
             print(f"kmgis: error: {exc}", file=sys.stderr)
             continue
-        for f in files:
-            print(f"wrote {f}")
-        if why_no_pdf:
-            print(f"   no PDF: {why_no_pdf}")
+        print("\n".join(lines))
     return 1 if failed else 0
+
+
+def _need(path: Path, recipe: Path) -> None:
+    if not path.is_file():
+        raise KmgisError(f"{path} not found: run `kmgis run {recipe}` first")
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Redraw OUT/<id>/report.html (and report.pdf) from the results already there (no recomputation)."""
+
+    def redraw(results: Path, path: Path, metro: bool) -> list[str]:
+        _need(results / "scorecard.csv", path)
+        files, why_no_pdf = write_report(results, gpkg_name="isochrones.gpkg" if metro else "indicators.gpkg",
+                                         pdf=not args.no_pdf)
+        return [f"wrote {f}" for f in files] + ([f"   no PDF: {why_no_pdf}"] if why_no_pdf else [])
+
+    return _redraw_each(args, redraw)
 
 
 def cmd_map(args: argparse.Namespace) -> int:
     """Redraw OUT/<id>/map.html from the results already there (no recomputation)."""
     tiles = check_tiles(args.tiles)
     simplify = _simplify_args(args.simplify)
-    paths = _recipe_paths(Path(args.recipe))
-    failed = 0
-    for path in paths:
-        try:
-            recipe = load_recipe(path)
-            results = Path(args.out) / recipe.id
-            if getattr(recipe, "kind", None) == "metro":  # its own map, from isochrones.gpkg
-                if not (results / "isochrones.gpkg").is_file():
-                    raise KmgisError(f"{results / 'isochrones.gpkg'} not found: run `kmgis run {path}` first")
-                with output_lock(results):
-                    print(f"wrote {write_isochrone_map(results, tiles=tiles)}")
-                continue
-            if not (results / "indicators.gpkg").is_file():
-                raise KmgisError(f"{results / 'indicators.gpkg'} not found: run `kmgis run {path}` first")
-            with output_lock(results):
-                info = draw_map(results, tiles=tiles, category=args.category, simplify_m=simplify)
-        except KmgisError as exc:
-            if len(paths) == 1:
-                raise
-            failed += 1
-            print(f"kmgis: error: {exc}", file=sys.stderr)
-            continue
-        print(f"wrote {info.summary()}")
-        for note in info.notes:
-            print(f"   {note}")
-    return 1 if failed else 0
+
+    def redraw(results: Path, path: Path, metro: bool) -> list[str]:
+        if metro:  # its own map, from isochrones.gpkg
+            _need(results / "isochrones.gpkg", path)
+            return [f"wrote {write_isochrone_map(results, tiles=tiles)}"]
+        _need(results / "indicators.gpkg", path)
+        info = draw_map(results, tiles=tiles, category=args.category, simplify_m=simplify)
+        return [f"wrote {info.summary()}", *(f"   {note}" for note in info.notes)]
+
+    return _redraw_each(args, redraw)
 
 
 def _dianchi_inputs(args: argparse.Namespace) -> dict:
