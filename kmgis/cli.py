@@ -339,8 +339,12 @@ def _simplify_args(items: list[str] | None) -> dict[str, float]:
     return out
 
 
-def _redraw_each(args: argparse.Namespace, redraw: Callable[[Path, Path, bool], list[str]]) -> int:
-    """Run ``redraw(results folder, recipe path, is_metro)`` for each recipe of ``args.recipe``, printing its lines.
+def _redraw_each(args: argparse.Namespace, needs: Callable[[bool], str],
+                 redraw: Callable[[Path, bool], list[str]]) -> int:
+    """Run ``redraw(results folder, is_metro)`` for each recipe of ``args.recipe``, printing its lines.
+
+    ``needs(is_metro)`` names the file of the results the redraw reads; without it the recipe
+    fails in one line ("… not found: run `kmgis run RECIPE` first") and nothing is created.
 
     One recipe: its error is raised (exit 2).  A folder: an error is printed and the others go on (exit 1).
     """
@@ -350,10 +354,11 @@ def _redraw_each(args: argparse.Namespace, redraw: Callable[[Path, Path, bool], 
         try:
             recipe = load_recipe(path)
             results = Path(args.out) / recipe.id
-            if not results.is_dir():
-                raise KmgisError(f"{results} not found: run `kmgis run {path}` first")
+            metro = getattr(recipe, "kind", None) == "metro"
+            if not (results / needs(metro)).is_file():
+                raise KmgisError(f"{results / needs(metro)} not found: run `kmgis run {path}` first")
             with output_lock(results):
-                lines = redraw(results, path, getattr(recipe, "kind", None) == "metro")
+                lines = redraw(results, metro)
         except KmgisError as exc:
             if len(paths) == 1:
                 raise
@@ -364,21 +369,15 @@ def _redraw_each(args: argparse.Namespace, redraw: Callable[[Path, Path, bool], 
     return 1 if failed else 0
 
 
-def _need(path: Path, recipe: Path) -> None:
-    if not path.is_file():
-        raise KmgisError(f"{path} not found: run `kmgis run {recipe}` first")
-
-
 def cmd_report(args: argparse.Namespace) -> int:
     """Redraw OUT/<id>/report.html (and report.pdf) from the results already there (no recomputation)."""
 
-    def redraw(results: Path, path: Path, metro: bool) -> list[str]:
-        _need(results / "scorecard.csv", path)
+    def redraw(results: Path, metro: bool) -> list[str]:
         files, why_no_pdf = write_report(results, gpkg_name="isochrones.gpkg" if metro else "indicators.gpkg",
                                          pdf=not args.no_pdf)
         return [f"wrote {f}" for f in files] + ([f"   no PDF: {why_no_pdf}"] if why_no_pdf else [])
 
-    return _redraw_each(args, redraw)
+    return _redraw_each(args, lambda _metro: "scorecard.csv", redraw)
 
 
 def cmd_map(args: argparse.Namespace) -> int:
@@ -386,15 +385,13 @@ def cmd_map(args: argparse.Namespace) -> int:
     tiles = check_tiles(args.tiles)
     simplify = _simplify_args(args.simplify)
 
-    def redraw(results: Path, path: Path, metro: bool) -> list[str]:
+    def redraw(results: Path, metro: bool) -> list[str]:
         if metro:  # its own map, from isochrones.gpkg
-            _need(results / "isochrones.gpkg", path)
             return [f"wrote {write_isochrone_map(results, tiles=tiles)}"]
-        _need(results / "indicators.gpkg", path)
         info = draw_map(results, tiles=tiles, category=args.category, simplify_m=simplify)
         return [f"wrote {info.summary()}", *(f"   {note}" for note in info.notes)]
 
-    return _redraw_each(args, redraw)
+    return _redraw_each(args, lambda metro: "isochrones.gpkg" if metro else "indicators.gpkg", redraw)
 
 
 def _dianchi_inputs(args: argparse.Namespace) -> dict:
