@@ -163,3 +163,18 @@ def test_kmgis_report_redraws_from_the_results(recipe_runs, capsys):
     assert main(["report", str(PROJECT_ROOT / "recipes" / "jinning.yaml"), "--out", str(out), "--no-pdf"]) == 0
     assert page.read_bytes() == before  # the same report from the same files
     assert f"wrote {page}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("rid", ["jinning", "central-city", "metro"])
+def test_every_layer_carries_its_qgis_style(reports, rid):
+    import sqlite3
+
+    from kmgis.geom import spatial_layers
+
+    gpkg = reports[rid] / ("isochrones.gpkg" if rid == "metro" else "indicators.gpkg")
+    with sqlite3.connect(gpkg) as con:
+        styled = {name: qml for name, qml in con.execute(
+            "SELECT f_table_name, styleQML FROM layer_styles WHERE useAsDefault = 1")}
+    layers = spatial_layers(gpkg)
+    assert len(layers) >= (3 if rid == "jinning" else 4) and set(layers) <= set(styled), (layers, sorted(styled))
+    assert all("<renderer-v2" in styled[name] and "<aliases>" in styled[name] for name in layers)
