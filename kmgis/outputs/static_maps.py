@@ -17,26 +17,26 @@ from pathlib import Path
 import geopandas as gpd
 import matplotlib
 import numpy as np
+from matplotlib import font_manager
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import BoundaryNorm, ListedColormap
+from matplotlib.figure import Figure as MplFigure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch, Rectangle
 
-matplotlib.use("Agg")  # no screen: draw into memory
-import matplotlib.pyplot as plt  # noqa: E402 - after choosing the backend
-from matplotlib import font_manager  # noqa: E402
-from matplotlib.colors import BoundaryNorm, ListedColormap  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.patches import Patch, Rectangle  # noqa: E402
-
-from kmgis.geom import spatial_layers  # noqa: E402
-from kmgis.model import ROAD_CLASSES  # noqa: E402
-from kmgis.outputs.maps import MINUTE_COLOURS, NODATA_COLOUR  # noqa: E402
-from kmgis.outputs.recipe_map import (  # noqa: E402
+from kmgis.geom import spatial_layers
+from kmgis.model import ROAD_CLASSES
+from kmgis.outputs.maps import MINUTE_COLOURS, NODATA_COLOUR
+from kmgis.outputs.recipe_map import (
     BOUNDARY_COLOUR,
     BUILT_UP_EDGE,
     BUILT_UP_FILL,
     ISOCHRONE_COLOURS,
     ROAD_STYLE,
 )
-from kmgis.outputs.walkability_map import BREAKS as WALK_BREAKS  # noqa: E402
-from kmgis.outputs.walkability_map import COLOURS as WALK_COLOURS  # noqa: E402
+from kmgis.outputs.walkability_map import BREAKS as WALK_BREAKS
+from kmgis.outputs.walkability_map import COLOURS as WALK_COLOURS
 
 PLOT_CRS = "EPSG:32648"
 """CRS the figures are drawn in (UTM zone 48N, metres): distances on the scale bar are true."""
@@ -77,7 +77,7 @@ def nice_length_m(width_m: float) -> float:
     return float(max(m * power for m in (1, 2, 5) if m * power <= target))
 
 
-def _decorate(ax: plt.Axes, bounds: np.ndarray) -> None:
+def _decorate(ax: Axes, bounds: np.ndarray) -> None:
     """Scale bar (lower left), north arrow (upper right), CRS note; axes hidden."""
     x0, y0, x1, y1 = bounds
     length = nice_length_m(x1 - x0)
@@ -103,29 +103,30 @@ def _padded(bounds: np.ndarray, pad: float = 0.04) -> np.ndarray:
     return np.array([x0 - dx, y0 - dy, x1 + dx, y1 + dy])
 
 
-def render(draw: Callable[[plt.Axes], list], bounds: np.ndarray, title: str) -> bytes:
+def render(draw: Callable[[Axes], list], bounds: np.ndarray, title: str) -> bytes:
     """Draw with ``draw(ax)`` (returns legend handles) inside ``bounds`` (metres); the PNG bytes.
 
-    The PNG carries no timestamp, so reruns give identical bytes.
+    The figure is drawn on its own Agg canvas, not through pyplot, so the caller's matplotlib
+    backend and open figures are left as they were.  The PNG carries no timestamp, so reruns
+    give identical bytes.
     """
     font = cjk_font()
     family = [font, "DejaVu Sans"] if font else ["DejaVu Sans"]
-    with plt.rc_context({"font.family": family, "axes.unicode_minus": False}):
-        fig, ax = plt.subplots(figsize=FIGURE_IN, dpi=DPI)
-        try:
-            handles = draw(ax)
-            _decorate(ax, _padded(bounds))
-            ax.set_title(title, fontsize=10)
-            if handles:
-                ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
-            buf = io.BytesIO()
-            fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight", metadata={"Software": None})
-        finally:
-            plt.close(fig)
+    with matplotlib.rc_context({"font.family": family, "axes.unicode_minus": False}):
+        fig = MplFigure(figsize=FIGURE_IN, dpi=DPI)  # not pyplot: a notebook's backend and figures stay untouched
+        FigureCanvasAgg(fig)
+        ax = fig.subplots()
+        handles = draw(ax)
+        _decorate(ax, _padded(bounds))
+        ax.set_title(title, fontsize=10)
+        if handles:
+            ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight", metadata={"Software": None})
     return buf.getvalue()
 
 
-def _roads(ax: plt.Axes, roads: gpd.GeoDataFrame) -> list:
+def _roads(ax: Axes, roads: gpd.GeoDataFrame) -> list:
     """Roads by class, narrow classes first (arterials on top); legend handles."""
     handles = []
     present = [c for c in ROAD_CLASSES if c in set(roads["road_class"])]
@@ -137,7 +138,7 @@ def _roads(ax: plt.Axes, roads: gpd.GeoDataFrame) -> list:
     return handles[::-1]
 
 
-def _graded(ax: plt.Axes, cells: gpd.GeoDataFrame, column: str, breaks: list[float], colours: list[str]) -> list:
+def _graded(ax: Axes, cells: gpd.GeoDataFrame, column: str, breaks: list[float], colours: list[str]) -> list:
     """Cells coloured by ``column`` in classes ``≤ breaks[i]`` (then ``>`` the last), grey where NaN."""
     values = cells[column].to_numpy(dtype=float)
     edges = [-np.inf, *breaks, np.inf]
@@ -164,7 +165,7 @@ def read_layers(gpkg: Path) -> dict[str, gpd.GeoDataFrame]:
     return {n: gpd.read_file(gpkg, layer=n).to_crs(PLOT_CRS) for n in names}
 
 
-def _outline(ax: plt.Axes, layers: dict[str, gpd.GeoDataFrame], *, built_up_fill: bool = True) -> list:
+def _outline(ax: Axes, layers: dict[str, gpd.GeoDataFrame], *, built_up_fill: bool = True) -> list:
     """Unit boundary (dashed) and built-up patch; legend handles."""
     handles = []
     if "boundary" in layers:
@@ -201,7 +202,7 @@ def _unit_figure(layers: dict[str, gpd.GeoDataFrame]) -> Figure | None:
     if "boundary" not in layers or "built_up" not in layers:
         return None
 
-    def draw(ax: plt.Axes) -> list:
+    def draw(ax: Axes) -> list:
         layers["boundary"].plot(ax=ax, facecolor="#f7f7f7", edgecolor="none", zorder=1)
         return _outline(ax, layers)
 
@@ -244,7 +245,7 @@ def _transit_figure(layers: dict[str, gpd.GeoDataFrame]) -> Figure | None:
     if "metro_stations" not in layers:
         return None
 
-    def draw(ax: plt.Axes) -> list:
+    def draw(ax: Axes) -> list:
         handles = _outline(ax, layers, built_up_fill=False)
         if "station_catchments" in layers:
             c = layers["station_catchments"].sort_values("distance_m", ascending=False)
@@ -267,7 +268,7 @@ def _isochrone_figure(layers: dict[str, gpd.GeoDataFrame]) -> Figure | None:
     if iso is None or not len(iso):
         return None
 
-    def draw(ax: plt.Axes) -> list:
+    def draw(ax: Axes) -> list:
         handles = []
         bands = iso.sort_values("minutes", ascending=False).reset_index(drop=True)
         for i, row in bands.iterrows():
