@@ -70,13 +70,13 @@ def run_recipe_file(path: Path, data: Path | None, out_root: Path, *, progress: 
     return recipe.id, files[0].parent, res.scorecard, res.built_up_km2, files
 
 
-def run_one(path: str, data: str | None, out_root: str) -> dict:
+def run_one(path: str, data: str | None, out_root: str, pdf: bool = True) -> dict:
     """Run one recipe; never raises (a failure is a result).  Returns a TaskResult as a dict."""
     t0 = time.perf_counter()
     p = Path(path)
     try:
         data_dir = Path(data) if data else None
-        recipe_id, out_dir, card, built_up_km2, _ = run_recipe_file(p, data_dir, Path(out_root))
+        recipe_id, out_dir, card, built_up_km2, _ = run_recipe_file(p, data_dir, Path(out_root), pdf=pdf)
     except KmgisError as exc:
         return asdict(TaskResult(p.stem, path, "failed", round(time.perf_counter() - t0, 2), _peak_mb(), str(exc)))
     except Exception as exc:  # noqa: BLE001 - a crash in one recipe must not stop the batch
@@ -97,17 +97,18 @@ def run_batch(
     workers: int = 1,
     scheduler: str | None = None,
     on_result: Callable[[TaskResult], None] | None = None,
+    pdf: bool = True,
 ) -> list[TaskResult]:
     """Run recipes in parallel; results in the order of ``paths``.
 
     ``scheduler``: None (local processes, ``workers`` of them, each recipe in a fresh one),
     ``"local"`` (a dask ``LocalCluster`` with ``workers`` workers) or ``"tcp://HOST:PORT"``
     (an existing dask.distributed scheduler; the workers must see the same data directory
-    and output folder paths).
+    and output folder paths).  ``pdf``: print each recipe's ``report.pdf`` (with Chromium).
     """
     if workers < 1:
         raise KmgisError(f"--workers must be ≥ 1, got {workers}")
-    args = [(str(p), str(data) if data else None, str(out_root)) for p in paths]
+    args = [(str(p), str(data) if data else None, str(out_root), pdf) for p in paths]
     results: dict[int, TaskResult] = {}
 
     def done(i: int, raw: dict) -> None:

@@ -155,7 +155,7 @@ def _run_osm(path: Path, data: Path | None, args: argparse.Namespace, tiles: str
     with_osm(recipe, args.osm, args.cache)  # nothing to override: one line before any work
     safe_output_dir(Path(args.out), recipe.id)
     res = run_recipe(path, data, progress=not args.quiet, osm=args.osm, osm_cache=args.cache)
-    _print_card(res.scorecard, write_recipe(res, Path(args.out), tiles=tiles))
+    _print_card(res.scorecard, write_recipe(res, Path(args.out), tiles=tiles, pdf=not args.no_pdf))
     return 0
 
 
@@ -170,10 +170,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     if len(paths) == 1 and not args.scheduler:
         if isinstance(load_recipe(paths[0]), MetroRecipe):  # recipes/metro.yaml: isochrones, member table
             metro_res = run_metro(paths[0], data, progress=not args.quiet)
-            written = write_metro(metro_res, Path(args.out), tiles=tiles, progress=not args.quiet)
+            written = write_metro(metro_res, Path(args.out), tiles=tiles, progress=not args.quiet,
+                                  pdf=not args.no_pdf)
             _print_metro(metro_res, written)
             return 0
-        _, _, card, _, files = run_recipe_file(paths[0], data, Path(args.out), progress=not args.quiet, tiles=tiles)
+        _, _, card, _, files = run_recipe_file(paths[0], data, Path(args.out), progress=not args.quiet, tiles=tiles,
+                                               pdf=not args.no_pdf)
         _print_card(card, files)
         return 0
     rc = _run_many(paths, data, args)
@@ -249,7 +251,7 @@ def _run_many(paths: list[Path], data: Path | None, args: argparse.Namespace) ->
             bar.update(1)
 
         results = run_batch(paths, data, Path(args.out), workers=args.workers, scheduler=args.scheduler,
-                            on_result=tick)
+                            on_result=tick, pdf=not args.no_pdf)
     print(f"{'recipe':<16} {'status':<7} {'time_s':>7} {'peak_MB':>8}  result")
     for r in results:
         if r.status == "ok":
@@ -263,7 +265,7 @@ def _run_many(paths: list[Path], data: Path | None, args: argparse.Namespace) ->
         print(f"{r.recipe:<16} {r.status:<7} {r.seconds:>7.1f} {r.peak_mb:>8.0f}  {what}")
     ok = [r.recipe for r in results if r.status == "ok"]
     if ok:
-        for f in write_summary(Path(args.out), ok, indicator=args.summary_indicator):
+        for f in write_summary(Path(args.out), ok, indicator=args.summary_indicator, pdf=not args.no_pdf):
             print(f"wrote {f}")
     failed = len(results) - len(ok)
     print(f"{len(ok)} ok, {failed} failed in {time.perf_counter() - t0:.1f} s "
@@ -473,6 +475,8 @@ def _parsers_run_and_map(sub: argparse._SubParsersAction) -> None:
                     "this .osm.pbf / .osm file instead of the recipe's layers.osm (one recipe with OSM layers)")
     sp.add_argument("--cache", metavar="DIR", help="Overpass cache folder (default $KMGIS_CACHE/overpass, else "
                     "~/.cache/kmgis/overpass), e.g. one filled by kmgis fetch-osm --cache DIR")
+    sp.add_argument("--no-pdf", action="store_true", help="write report.html without printing report.pdf "
+                    "(the PDF needs Chromium)")
     sp.add_argument("--quiet", action="store_true", help="no progress bar")
     sp.set_defaults(func=cmd_run)
 

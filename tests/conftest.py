@@ -94,6 +94,15 @@ def run_and_write(path: Path, data: Path | None, out: Path, *, pdf: bool = False
 
 
 @pytest.fixture(scope="session")
+def jinning_results(data_dir: Path):
+    """The Jinning recipe computed once per session (RecipeResults, nothing written); tests must not change it."""
+    from kmgis.config import PROJECT_ROOT
+    from kmgis.workflows.recipe import run_recipe
+
+    return run_recipe(PROJECT_ROOT / "recipes" / "jinning.yaml", data_dir, progress=False)
+
+
+@pytest.fixture(scope="session")
 def recipe_runs(tmp_path_factory):
     """Every unit recipe and the OSM sample run once per session: (output folder, {id: RecipeRun})."""
     from kmgis.config import PROJECT_ROOT, data_dir

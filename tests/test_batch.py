@@ -21,8 +21,8 @@ def _digests(out, rid):
 
 def test_local_cluster_matches_process_pool(data_dir, tmp_path):
     pytest.importorskip("distributed")
-    pool = run_batch(TWO, data_dir, tmp_path / "pool", workers=2)
-    dask = run_batch(TWO, data_dir, tmp_path / "dask", workers=2, scheduler="local")
+    pool = run_batch(TWO, data_dir, tmp_path / "pool", workers=2, pdf=False)  # the PDF: tests/test_report.py
+    dask = run_batch(TWO, data_dir, tmp_path / "dask", workers=2, scheduler="local", pdf=False)
     assert [r.status for r in pool] == ["ok", "ok"] == [r.status for r in dask]
     assert [r.recipe for r in pool] == ["yiliang", "songming"] == [r.recipe for r in dask]
     for r in pool:
@@ -34,11 +34,12 @@ def test_local_cluster_matches_process_pool(data_dir, tmp_path):
 def test_a_failing_recipe_does_not_stop_the_others(data_dir, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("id: bad\nname: bad\nscope: county_seat\nunits: [atlantis]\n", encoding="utf-8")
-    res = run_batch([bad, TWO[0]], data_dir, tmp_path / "out", workers=1)
+    res = run_batch([bad, TWO[0]], data_dir, tmp_path / "out", workers=1, pdf=False)
     assert [r.status for r in res] == ["failed", "ok"]
     assert "atlantis" in res[0].message
-    files = {f.name: f for f in write_summary(tmp_path / "out", [res[1].recipe])}
-    assert set(files) >= {"summary.csv", "summary.xlsx", "index.html", "report.html"}
+    files = {f.name: f for f in write_summary(tmp_path / "out", [res[1].recipe], pdf=False)}
+    assert set(files) == {"summary.csv", "summary.xlsx", "index.html", "report.html"}
+    assert not (tmp_path / "out" / "yiliang" / "report.pdf").exists()  # pdf=False all the way down
     table = pd.read_csv(files["summary.csv"], encoding="utf-8-sig")
     assert list(table["recipe"]) == ["yiliang"]
     assert table.loc[0, "targets_met"] + table.loc[0, "targets_missed"] + table.loc[0, "targets_no_data"] > 0

@@ -18,7 +18,7 @@ from kmgis.errors import KmgisError
 from kmgis.outputs.files import output_lock
 
 RECIPE = PROJECT_ROOT / "recipes" / "central-city.yaml"  # the longest recipe (several seconds)
-FINAL = ("scorecard.csv", "scorecard.html", "indicators.gpkg", "run.json", "map.html")
+FINAL = ("scorecard.csv", "scorecard.html", "scorecard.xlsx", "indicators.gpkg", "run.json", "map.html", "report.html")
 
 
 def _digests(folder: Path) -> dict[str, str]:
@@ -26,7 +26,8 @@ def _digests(folder: Path) -> dict[str, str]:
 
 
 def _start(out: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "kmgis.cli", "run", str(RECIPE), "--out", str(out), "--quiet"],
+    return subprocess.Popen([sys.executable, "-m", "kmgis.cli", "run", str(RECIPE), "--out", str(out), "--quiet",
+                             "--no-pdf"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -63,7 +64,7 @@ def test_interrupted_rerun_keeps_previous_results(finished, sig, delay_s):
     json.loads((folder / "run.json").read_text(encoding="utf-8"))
     assert len(pd.read_csv(folder / "scorecard.csv", encoding="utf-8-sig")) > 10
     assert len(gpd.list_layers(folder / "indicators.gpkg")) >= 3
-    for page in ("scorecard.html", "map.html"):
+    for page in ("scorecard.html", "map.html", "report.html"):
         assert (folder / page).read_text(encoding="utf-8").rstrip().endswith("</html>")
     # what a SIGKILL leaves is only hidden temporary files, removed by the next run
     leftovers = [p.name for p in folder.iterdir() if p.name.startswith(".") and ".tmp" in p.name]

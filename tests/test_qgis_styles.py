@@ -22,7 +22,6 @@ import pytest
 import shapely
 
 import kmgis
-from kmgis.config import PROJECT_ROOT
 from kmgis.errors import KmgisError
 from kmgis.model import ROAD_CLASSES
 from kmgis.outputs import qgis_styles
@@ -35,11 +34,11 @@ SYSTEM_PYTHON = "/usr/bin/python3"
 
 
 @pytest.fixture(scope="module")
-def jinning(data_dir, tmp_path_factory):
-    """The Jinning recipe run and written: (results, indicators.gpkg)."""
-    results = kmgis.run_recipe(PROJECT_ROOT / "recipes/jinning.yaml", data_dir, progress=False)
+def jinning(jinning_results, tmp_path_factory):
+    """The Jinning recipe (the session's run) written: (results, indicators.gpkg)."""
+    results = jinning_results
     out = tmp_path_factory.mktemp("qgis_styles")
-    kmgis.write_recipe(results, out, tiles="none")
+    kmgis.write_recipe(results, out, tiles="none", pdf=False)
     return results, out / "jinning" / "indicators.gpkg"
 
 

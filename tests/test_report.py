@@ -92,7 +92,7 @@ def test_report_shows_jinning_road_density_missed_with_its_clause(reports):
     assert "县城路网密度" in page or "路网密度" in page
     assert page.count('src="data:image/png;base64,') == 3  # unit, roads by class, walkability grid
     assert not re.search(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", page)  # nothing from the network
-    assert "/work/" not in page and str(PROJECT_ROOT) not in page  # file names, not a machine's paths
+    assert str(PROJECT_ROOT.parent) not in page  # file names, not the folders of the machine that ran it
 
 
 def test_report_figures_follow_the_layers(reports):

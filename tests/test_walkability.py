@@ -75,8 +75,8 @@ def helsinki_result(helsinki):
 
 
 @pytest.fixture(scope="module")
-def jinning(data_dir):
-    return run_recipe(packaged_recipe("jinning"), data_dir, progress=False)
+def jinning(jinning_results):
+    return jinning_results
 
 
 # ----------------------------------------------------------------------------- references

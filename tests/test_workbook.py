@@ -10,8 +10,6 @@ import openpyxl
 import pandas as pd
 import pytest
 
-import kmgis
-from kmgis.config import PROJECT_ROOT
 from kmgis.errors import KmgisError
 from kmgis.indicators import registry
 from kmgis.outputs.files import write_csv
@@ -30,9 +28,9 @@ HEADER_ROW = 2  # row 1 holds the title
 
 
 @pytest.fixture(scope="module")
-def jinning_card(data_dir: Path) -> pd.DataFrame:
-    """The Jinning recipe's scorecard (real data), computed once for the module."""
-    return kmgis.run_recipe(PROJECT_ROOT / "recipes/jinning.yaml", data_dir, progress=False).scorecard
+def jinning_card(jinning_results) -> pd.DataFrame:
+    """The Jinning recipe's scorecard (real data; the session's run)."""
+    return jinning_results.scorecard
 
 
 @pytest.fixture(scope="module")
