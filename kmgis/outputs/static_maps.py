@@ -34,6 +34,7 @@ from kmgis.outputs.recipe_map import (
     BUILT_UP_FILL,
     ISOCHRONE_COLOURS,
     ROAD_STYLE,
+    yaml_labels,
 )
 from kmgis.outputs.walkability_map import BREAKS as WALK_BREAKS
 from kmgis.outputs.walkability_map import COLOURS as WALK_COLOURS
@@ -129,12 +130,13 @@ def render(draw: Callable[[Axes], list], bounds: np.ndarray, title: str) -> byte
 def _roads(ax: Axes, roads: gpd.GeoDataFrame) -> list:
     """Roads by class, narrow classes first (arterials on top); legend handles."""
     handles = []
+    names = yaml_labels("road_classes", "classes")  # 主干路 …
     present = [c for c in ROAD_CLASSES if c in set(roads["road_class"])]
     for cls in sorted(present, key=lambda c: ROAD_STYLE.get(c, {}).get("weight", 1.0)):
         style = ROAD_STYLE.get(cls, {"color": "#555555", "weight": 1.0})
         width = 0.25 + 0.3 * style["weight"]
         roads[roads["road_class"] == cls].plot(ax=ax, color=style["color"], linewidth=width, zorder=10)
-        handles.append(Line2D([], [], color=style["color"], lw=width * 2, label=cls))
+        handles.append(Line2D([], [], color=style["color"], lw=width * 2, label=label(names.get(cls, (cls,))[0], cls)))
     return handles[::-1]
 
 
