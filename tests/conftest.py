@@ -104,13 +104,28 @@ def jinning_results(data_dir: Path):
 
 @pytest.fixture(scope="session")
 def recipe_runs(tmp_path_factory):
-    """Every unit recipe and the OSM sample run once per session: (output folder, {id: RecipeRun})."""
+    """Every unit recipe and the OSM sample run once per session: (output folder, {id: RecipeRun}).
+
+    Run as ``kmgis run recipes/ --workers 2 --no-pdf`` does (kmgis.batch, two processes; the PDF
+    reports are printed in tests/test_report.py); each scorecard is read back from its scorecard.csv.
+    """
+    import pandas as pd
+
+    from kmgis.batch import run_batch
     from kmgis.config import PROJECT_ROOT, data_dir
 
     data = data_dir(None)
     out = tmp_path_factory.mktemp("recipe_runs")
     paths = (unit_recipes() if data is not None else []) + [PROJECT_ROOT / "recipes/samples/osm-sample.yaml"]
-    return out, {r.recipe_id: r for r in (run_and_write(p, data, out) for p in paths)}
+    results = run_batch(paths, data, out, workers=2, pdf=False)
+    failed = [f"{r.recipe}: {r.message}" for r in results if r.status != "ok"]
+    assert not failed, failed
+    runs = {}
+    for r in results:
+        folder = Path(r.out_dir)
+        card = pd.read_csv(folder / "scorecard.csv", encoding="utf-8-sig")
+        runs[r.recipe] = RecipeRun(r.recipe, folder, card, sorted(folder.iterdir()))
+    return out, runs
 
 
 _FILE_EVENTS = {"open", "os.listdir", "os.scandir", "os.mkdir", "os.remove", "os.rename", "shutil.copyfile"}
