@@ -13,17 +13,10 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
-import matplotlib
 import numpy as np
-from matplotlib import font_manager
-from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.colors import BoundaryNorm, ListedColormap
-from matplotlib.figure import Figure as MplFigure
-from matplotlib.lines import Line2D
-from matplotlib.patches import Patch, Rectangle
 
 from kmgis.geom import spatial_layers
 from kmgis.model import ROAD_CLASSES
@@ -39,11 +32,28 @@ from kmgis.outputs.recipe_map import (
 from kmgis.outputs.walkability_map import BREAKS as WALK_BREAKS
 from kmgis.outputs.walkability_map import COLOURS as WALK_COLOURS
 
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
 PLOT_CRS = "EPSG:32648"
 """CRS the figures are drawn in (UTM zone 48N, metres): distances on the scale bar are true."""
 CJK_FONTS = ("WenQuanYi Micro Hei", "Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "SimHei")
 FIGURE_IN = (7.2, 6.0)
 DPI = 150
+
+
+def _line(**kw: Any) -> Any:
+    """A legend handle for lines or markers (matplotlib is imported on first use: ``kmgis`` starts fast)."""
+    from matplotlib.lines import Line2D
+
+    return Line2D([], [], **kw)
+
+
+def _patch(**kw: Any) -> Any:
+    """A legend handle for fills."""
+    from matplotlib.patches import Patch
+
+    return Patch(**kw)
 
 
 @dataclass
@@ -58,6 +68,8 @@ class Figure:
 
 def cjk_font() -> str | None:
     """The first installed CJK font of :data:`CJK_FONTS`, or None."""
+    from matplotlib import font_manager
+
     names = {f.name for f in font_manager.fontManager.ttflist}
     return next((f for f in CJK_FONTS if f in names), None)
 
@@ -80,6 +92,8 @@ def nice_length_m(width_m: float) -> float:
 
 def _decorate(ax: Axes, bounds: np.ndarray) -> None:
     """Scale bar (lower left), north arrow (upper right), CRS note; axes hidden."""
+    from matplotlib.patches import Rectangle
+
     x0, y0, x1, y1 = bounds
     length = nice_length_m(x1 - x0)
     bx, by = x0 + 0.04 * (x1 - x0), y0 + 0.05 * (y1 - y0)
@@ -111,6 +125,10 @@ def render(draw: Callable[[Axes], list], bounds: np.ndarray, title: str) -> byte
     backend and open figures are left as they were.  The PNG carries no timestamp, so reruns
     give identical bytes.
     """
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure as MplFigure
+
     font = cjk_font()
     family = [font, "DejaVu Sans"] if font else ["DejaVu Sans"]
     with matplotlib.rc_context({"font.family": family, "axes.unicode_minus": False}):
@@ -136,12 +154,14 @@ def _roads(ax: Axes, roads: gpd.GeoDataFrame) -> list:
         style = ROAD_STYLE.get(cls, {"color": "#555555", "weight": 1.0})
         width = 0.25 + 0.3 * style["weight"]
         roads[roads["road_class"] == cls].plot(ax=ax, color=style["color"], linewidth=width, zorder=10)
-        handles.append(Line2D([], [], color=style["color"], lw=width * 2, label=label(names.get(cls, (cls,))[0], cls)))
+        handles.append(_line(color=style["color"], lw=width * 2, label=label(names.get(cls, (cls,))[0], cls)))
     return handles[::-1]
 
 
 def _graded(ax: Axes, cells: gpd.GeoDataFrame, column: str, breaks: list[float], colours: list[str]) -> list:
     """Cells coloured by ``column`` in classes ``≤ breaks[i]`` (then ``>`` the last), grey where NaN."""
+    from matplotlib.colors import BoundaryNorm, ListedColormap
+
     values = cells[column].to_numpy(dtype=float)
     edges = [-np.inf, *breaks, np.inf]
     cmap, norm = ListedColormap(colours), BoundaryNorm(edges, len(colours))
@@ -151,10 +171,10 @@ def _graded(ax: Axes, cells: gpd.GeoDataFrame, column: str, breaks: list[float],
     if (~missing).any():
         cells[~missing].plot(ax=ax, column=column, cmap=cmap, norm=norm, alpha=0.8, linewidth=0, zorder=5)
     lows = ["≤", *(f"{b:g} –" for b in breaks)]
-    handles = [Patch(facecolor=colours[i], label=f"{lows[i]} {breaks[i]:g}") for i in range(len(breaks))]
-    handles.append(Patch(facecolor=colours[len(breaks)], label=f"> {breaks[-1]:g}"))
+    handles = [_patch(facecolor=colours[i], label=f"{lows[i]} {breaks[i]:g}") for i in range(len(breaks))]
+    handles.append(_patch(facecolor=colours[len(breaks)], label=f"> {breaks[-1]:g}"))
     if missing.any():
-        handles.append(Patch(facecolor=NODATA_COLOUR, label=label("无数据", "no data")))
+        handles.append(_patch(facecolor=NODATA_COLOUR, label=label("无数据", "no data")))
     return handles
 
 
@@ -172,13 +192,13 @@ def _outline(ax: Axes, layers: dict[str, gpd.GeoDataFrame], *, built_up_fill: bo
     handles = []
     if "boundary" in layers:
         layers["boundary"].boundary.plot(ax=ax, color=BOUNDARY_COLOUR, linewidth=1.2, linestyle="--", zorder=30)
-        handles.append(Line2D([], [], color=BOUNDARY_COLOUR, lw=1.2, ls="--", label=label("边界", "boundary")))
+        handles.append(_line(color=BOUNDARY_COLOUR, lw=1.2, ls="--", label=label("边界", "boundary")))
     if "built_up" in layers:
         bu = layers["built_up"]
         if built_up_fill:
             bu.plot(ax=ax, facecolor=BUILT_UP_FILL, alpha=0.35, edgecolor="none", zorder=2)
         bu.boundary.plot(ax=ax, color=BUILT_UP_EDGE, linewidth=1.2, zorder=31)
-        handles.append(Patch(facecolor=BUILT_UP_FILL if built_up_fill else "none",
+        handles.append(_patch(facecolor=BUILT_UP_FILL if built_up_fill else "none",
                              edgecolor=BUILT_UP_EDGE, alpha=0.6, label=label("建成区", "built-up area")))
     return handles
 
@@ -252,13 +272,13 @@ def _transit_figure(layers: dict[str, gpd.GeoDataFrame]) -> Figure | None:
         if "station_catchments" in layers:
             c = layers["station_catchments"].sort_values("distance_m", ascending=False)
             c.plot(ax=ax, facecolor="#9ecae1", alpha=0.35, edgecolor="#3182bd", linewidth=0.6, zorder=5)
-            handles.append(Patch(facecolor="#9ecae1", edgecolor="#3182bd", label=label("站点服务范围", "station catchments")))
+            handles.append(_patch(facecolor="#9ecae1", edgecolor="#3182bd", label=label("站点服务范围", "station catchments")))
         if "metro_lines" in layers:
             lines = layers["metro_lines"]
             colours = lines["colour"].fillna("#333333") if "colour" in lines else "#333333"
             lines.plot(ax=ax, color=colours, linewidth=1.6, zorder=20)
         layers["metro_stations"].plot(ax=ax, color="white", edgecolor="black", markersize=9, zorder=25)
-        handles.append(Line2D([], [], marker="o", color="w", markeredgecolor="black", label=label("地铁站", "metro station")))
+        handles.append(_line(marker="o", color="w", markeredgecolor="black", label=label("地铁站", "metro station")))
         return handles
 
     png = render(draw, _focus(layers, "station_catchments", "metro_stations"), label("轨道交通", "Metro stations"))
@@ -276,12 +296,12 @@ def _isochrone_figure(layers: dict[str, gpd.GeoDataFrame]) -> Figure | None:
         for i, row in bands.iterrows():
             colour = ISOCHRONE_COLOURS[min(len(bands) - 1 - i, len(ISOCHRONE_COLOURS) - 1)]
             gpd.GeoSeries([row.geometry], crs=iso.crs).plot(ax=ax, color=colour, alpha=0.45, linewidth=0, zorder=3)
-            handles.append(Patch(facecolor=colour, alpha=0.6, label=f"≤ {row['minutes']:g} min"))
+            handles.append(_patch(facecolor=colour, alpha=0.6, label=f"≤ {row['minutes']:g} min"))
         if "units" in layers:
             layers["units"].boundary.plot(ax=ax, color="#444444", linewidth=0.6, zorder=20)
         if "members" in layers:
             layers["members"].plot(ax=ax, color="#e41a1c", markersize=12, zorder=30)
-            handles.append(Line2D([], [], marker="o", color="w", markerfacecolor="#e41a1c", label=label("成员县区", "members")))
+            handles.append(_line(marker="o", color="w", markerfacecolor="#e41a1c", label=label("成员县区", "members")))
         if "origins" in layers:
             layers["origins"].plot(ax=ax, color="black", marker="*", markersize=80, zorder=31)
         return handles[::-1]
