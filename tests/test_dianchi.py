@@ -275,7 +275,7 @@ def test_cli_dianchi_with_a_dem_and_a_basin_layer(tmp_path, capsys, lake_m):
     rc = main(["dianchi", "--data", str(require_data()), "--out", str(tmp_path / "a"), "--dem", str(dem), "--no-map"])
     out = capsys.readouterr().out
     assert rc == 0 and "from the DEM dem.tif" in out and "APPROXIMATION" not in out
-    gdf = gpd.read_file(tmp_path / "a" / "dianchi" / "zones.gpkg").to_crs(METRIC).set_index("zone_id")
+    gdf = gpd.read_file(tmp_path / "a" / "dianchi" / "zones.gpkg", layer="dianchi_zones").to_crs(METRIC).set_index("zone_id")
     expect = lake_m.buffer(ridge, quad_segs=QUAD).area
     assert abs(gdf.loc["dianchi_basin"].geometry.area - expect) / expect < 0.03
     assert bool(gdf["approximate"].all())  # the zones themselves are still derived, not official
@@ -285,7 +285,7 @@ def test_cli_dianchi_with_a_dem_and_a_basin_layer(tmp_path, capsys, lake_m):
     rc = main(["dianchi", "--data", str(require_data()), "--out", str(tmp_path / "b"), "--basin", str(basin), "--no-map"])
     out = capsys.readouterr().out
     assert rc == 0 and "basin layer basin.geojson" in out
-    gdf = gpd.read_file(tmp_path / "b" / "dianchi" / "zones.gpkg").to_crs(METRIC).set_index("zone_id")
+    gdf = gpd.read_file(tmp_path / "b" / "dianchi" / "zones.gpkg", layer="dianchi_zones").to_crs(METRIC).set_index("zone_id")
     given = gpd.read_file(basin).to_crs(METRIC).geometry.iloc[0]
     assert abs(gdf.loc["dianchi_basin"].geometry.area - given.area) < 50.0
 
