@@ -242,7 +242,9 @@ def elements_from_osmnx(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 def _road_ways(gdf: gpd.GeoDataFrame, highways: Iterable[str]) -> tuple[gpd.GeoDataFrame, np.ndarray]:
     """The element rows that are roads, and their lines.
 
-    Ways (not nodes) with a listed ``highway``; closed ``area=yes`` ways (squares) dropped;
+    Ways (not nodes, not relations: osmnx returns multipolygon relations tagged ``highway=*``,
+    squares mapped as areas, whose outlines are not roads) with a listed ``highway``; closed
+    ``area=yes`` ways (squares) dropped;
     polygons back to their ring; a vertex repeated in a row written once; zero-length lines
     dropped.
     """
@@ -254,7 +256,7 @@ def _road_ways(gdf: gpd.GeoDataFrame, highways: Iterable[str]) -> tuple[gpd.GeoD
     if "way_closed" in gdf.columns:  # the file reader knows closed ways cut by the extract
         closed |= gdf["way_closed"].fillna(False).astype(bool).to_numpy()
     is_area = _low(gdf, "area").isin(_YES).to_numpy()
-    keep = highway.isin(highways).to_numpy() & ~sid.str.startswith("n").fillna(False).astype(bool).to_numpy()
+    keep = highway.isin(highways).to_numpy() & ~sid.str.startswith(("n", "r")).fillna(False).astype(bool).to_numpy()
     keep &= ~(closed & is_area) & np.isin(types, (1, 3))
     df = gdf.loc[keep].copy()
     geoms = geoms[keep]

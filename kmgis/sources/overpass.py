@@ -185,16 +185,16 @@ def _model_layers(features: gpd.GeoDataFrame, layers: Sequence[str], polygon: sh
     """osmnx features → the model ``layers`` through the normalisers of :mod:`kmgis.sources.osm_tags`.
 
     As in the file reader (:func:`kmgis.sources.osm.read_osm_file` with ``clip``): roads come
-    from ways only — osmnx also returns multipolygon relations tagged ``highway=*``, squares
-    mapped as areas (Rautatientori in the Helsinki sample), whose outlines are not roads —
-    and facilities are kept when their point lies in ``polygon`` (osmnx keeps every feature
-    intersecting it: a school whose grounds reach into the polygon).
+    from ways only (:func:`~kmgis.sources.osm_tags.roads_from_elements` leaves out the
+    multipolygon relations tagged ``highway=*`` osmnx returns, e.g. Rautatientori in the
+    Helsinki sample), and facilities are kept when their point lies in ``polygon`` (osmnx keeps
+    every feature intersecting it: a school whose grounds reach into the polygon).
     """
     elements = elements_from_osmnx(features)
     out: dict[str, gpd.GeoDataFrame] = {}
     for layer in layers:
         if layer == "roads":
-            out[layer] = roads_from_elements(elements[~elements["source_id"].str.startswith("r")])
+            out[layer] = roads_from_elements(elements)
         elif layer == "facilities":
             fac = facilities_from_elements(elements)
             out[layer] = fac[shapely.intersects(np.asarray(fac.geometry.values), polygon)].reset_index(drop=True)
