@@ -21,7 +21,14 @@ from kmgis.indicators import registry
 from kmgis.outputs.files import write_csv, write_text
 from kmgis.outputs.numbers import format_value
 from kmgis.outputs.pdf import find_chromium, print_pdf
-from kmgis.outputs.report import REPORT_CSS, STATUS, read_run_files, targets_section
+from kmgis.outputs.report import (
+    REPORT_CSS,
+    STATUS,
+    read_run_files,
+    status_counts,
+    targeted_rows,
+    targets_section,
+)
 from kmgis.outputs.svg_map import SVG_CSS, choropleth_svg
 from kmgis.outputs.workbook import write_summary_xlsx
 
@@ -43,50 +50,65 @@ def _header(column: str) -> str:
     return f"{html.escape(s.zh)}<br>{html.escape(s.en)} ({html.escape(s.unit)})<br><code>{html.escape(column)}</code>"
 
 
-def summary_table(out_root: Path, recipe_ids: list[str]) -> pd.DataFrame:
-    """One row per recipe: headline indicator values and the count of targets met / missed / no data."""
-    rows = []
+def unit_cards(out_root: Path, recipe_ids: list[str]) -> dict[str, pd.DataFrame]:
+    """The scorecard of each recipe that wrote a unit's scorecard (values as written, text), read once.
+
+    Recipes without ``scorecard.csv``, and the metro circle's (no ``comparison`` column: not a
+    unit's scorecard), are left out.
+    """
+    cards = {}
     for rid in recipe_ids:
         path = Path(out_root) / rid / "scorecard.csv"
-        if not path.is_file():
-            continue
-        card = pd.read_csv(path, encoding="utf-8-sig", dtype={"value": str})
-        if "comparison" not in card.columns:  # not a unit's scorecard (the metro circle's members table)
-            continue
+        if path.is_file():
+            card = pd.read_csv(path, encoding="utf-8-sig", dtype={"value": str})
+            if "comparison" in card.columns:
+                cards[rid] = card
+    return cards
+
+
+def _summary_rows(cards: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """One row per recipe: headline indicator values and the count of targets met / missed / no data."""
+    rows = []
+    for rid, card in cards.items():
         first = card.drop_duplicates("indicator").set_index("indicator")
         row: dict = {"recipe": rid, "scope": first["scope"].iloc[0] if len(first) else ""}
         for ind in SUMMARY_INDICATORS:
             row[ind] = first["value"].get(ind, "")
-        targeted = card[card["comparison"].isin([">=", "<="])]
-        row["targets_met"] = int((targeted["meets"] == "yes").sum())
-        row["targets_missed"] = int((targeted["meets"] == "no").sum())
-        row["targets_no_data"] = int((targeted["meets"] == "no data").sum())
+        counts = status_counts(card)
+        row["targets_met"], row["targets_missed"], row["targets_no_data"] = counts["yes"], counts["no"], counts["no data"]
+        targeted = targeted_rows(card)
         row["missed"] = "; ".join(sorted(set(targeted.loc[targeted["meets"] == "no", "target_id"])))
         rows.append(row)
-    if not rows:
-        raise KmgisError(f"{out_root}: no scorecard.csv of the recipes {recipe_ids}; run them first")
     return pd.DataFrame(rows)
+
+
+def summary_table(out_root: Path, recipe_ids: list[str]) -> pd.DataFrame:
+    """One row per recipe: headline indicator values and the count of targets met / missed / no data."""
+    return _summary_rows(_some_cards(out_root, recipe_ids))
+
+
+def _some_cards(out_root: Path, recipe_ids: list[str]) -> dict[str, pd.DataFrame]:
+    """:func:`unit_cards`, or a one-line error when no recipe wrote one."""
+    cards = unit_cards(out_root, recipe_ids)
+    if not cards:
+        raise KmgisError(f"{out_root}: no scorecard.csv of the recipes {recipe_ids}; run them first")
+    return cards
 
 
 def _numeric(s: pd.Series) -> pd.Series:
     return pd.to_numeric(s, errors="coerce")
 
 
-def summary_status(out_root: Path, recipe_ids: list[str]) -> dict[tuple[str, str], str]:
+def summary_status(cards: dict[str, pd.DataFrame]) -> dict[tuple[str, str], str]:
     """``{(recipe, indicator): "yes" | "no" | "no data"}`` for the summary's indicators that carry targets.
 
     An indicator with several targets (the plan's and a national standard's) is ``no`` when
     any is missed, ``yes`` when all with data are met.
     """
     out: dict[tuple[str, str], str] = {}
-    for rid in recipe_ids:
-        path = Path(out_root) / rid / "scorecard.csv"
-        if not path.is_file():
-            continue
-        card = pd.read_csv(path, encoding="utf-8-sig", dtype=str, keep_default_na=False)
-        if "comparison" not in card.columns:
-            continue
-        targeted = card[card["comparison"].isin([">=", "<="]) & card["indicator"].isin(SUMMARY_INDICATORS)]
+    for rid, card in cards.items():
+        targeted = targeted_rows(card)
+        targeted = targeted[targeted["indicator"].isin(SUMMARY_INDICATORS)]
         for ind, meets in targeted.groupby("indicator")["meets"]:
             judged = set(meets)
             out[(rid, str(ind))] = "no" if "no" in judged else "yes" if "yes" in judged else "no data"
@@ -200,11 +222,12 @@ def write_summary(out_root: Path, recipe_ids: list[str], *, indicator: str = "ro
 
     The PDF needs Chromium (:mod:`kmgis.outputs.pdf`); without it only the HTML is written.
     """
-    table = summary_table(out_root, recipe_ids)
+    cards = _some_cards(out_root, recipe_ids)  # each scorecard read once, for the table and the colours
+    table = _summary_rows(cards)
     if indicator not in table.columns:
         raise KmgisError(f"unknown summary indicator {indicator!r}; choose one of {', '.join(SUMMARY_INDICATORS)}")
     out = Path(out_root)
-    status = summary_status(out, list(table["recipe"]))
+    status = summary_status(cards)
     chart = choropleth_section(out, table, indicator, link="report.html")
     files = [write_csv(table, out / "summary.csv"), write_summary_xlsx(table, out / "summary.xlsx")]
     report = write_text(combined_report_html(out, table, status, chart), out / "report.html")
