@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from kmgis.config import load_catalog
+from kmgis.config import CatalogEntry, load_catalog
 from kmgis.errors import KmgisError
 from kmgis.outputs.files import write_text
 from kmgis.outputs.numbers import format_value
@@ -221,16 +221,20 @@ def figures_section(figures: list[Figure]) -> str:
     return "<h2 class=pagebreak>地图 <span class=en>Maps</span></h2>" + "".join(parts)
 
 
-def _input_rows(run: dict) -> str:
+def input_entries(item: dict, catalog: dict[str, CatalogEntry]) -> list[CatalogEntry]:
+    """The catalogue entries of one of ``run.json``'s inputs (``layer`` may join several: ``a + b``)."""
+    names = (n.strip() for n in str(item.get("layer", "")).split(" + "))
+    return [catalog[n] for n in names if n in catalog]
+
+
+def _input_rows(run: dict, catalog: dict[str, CatalogEntry]) -> str:
     """One row per input: layer and what it is (the catalogue's description, with its date), file, SHA-256, licence."""
-    catalog = load_catalog()
     rows = []
     for i in run.get("inputs") or []:
         path = i.get("path")
         name = Path(path).name if path else i.get("source", "")
         sha = i.get("sha256") or ""
-        about = "; ".join(catalog[n].description for n in str(i.get("layer", "")).split(" + ")
-                          if n in catalog and catalog[n].description)
+        about = "; ".join(e.description for e in input_entries(i, catalog) if e.description)
         rows.append(f"<tr><td><code>{_e(i.get('layer'))}</code><br><span class=small>{_e(about)}</span></td>"
                     f"<td>{_e(name)}</td>"
                     f"<td class=small><code>{_e(sha)}</code></td><td class=small>{_e(i.get('licence'))}"
@@ -248,7 +252,7 @@ def portable_command(command: str) -> str:
                     for t in str(command or "").split())
 
 
-def sources_section(run: dict) -> str:
+def sources_section(run: dict, catalog: dict[str, CatalogEntry]) -> str:
     """Inputs with SHA-256 and licence, the metric CRS, the recipe's parameters and the library versions."""
     recipe = run.get("recipe") or {}
     params = recipe.get("parameters") or {}
@@ -263,20 +267,18 @@ def sources_section(run: dict) -> str:
         "存储与地图 storage and maps: WGS84 (EPSG:4326)</p>"
         + (f"<p><b>建成区 built-up area:</b> {_e(built_up)}</p>" if built_up else "")
         + "<h3>输入数据 <span class=en>Inputs</span></h3><table><thead><tr><th>图层 layer</th><th>文件 file</th>"
-        f"<th>SHA-256</th><th>许可 licence</th></tr></thead><tbody>{_input_rows(run)}</tbody></table>"
+        f"<th>SHA-256</th><th>许可 licence</th></tr></thead><tbody>{_input_rows(run, catalog)}</tbody></table>"
         + ("<h3>参数 <span class=en>Parameters</span></h3><table><tbody>" + prow + "</tbody></table>" if prow else "")
         + "<p class=small>每项指标的定义、方法和参数见 scorecard.csv / scorecard.xlsx。Each indicator's definition, "
         f"method and parameters are in scorecard.csv / scorecard.xlsx.<br>软件版本 versions: {_e(versions)}</p>")
 
 
-def run_limits(run: dict, card: pd.DataFrame) -> list[str]:
+def run_limits(run: dict, card: pd.DataFrame, catalog: dict[str, CatalogEntry]) -> list[str]:
     """The known limits: the catalogue's ``limits`` of each input layer, then the run's own warnings."""
-    catalog = load_catalog()
     out: list[str] = []
     for i in run.get("inputs") or []:
-        for name in str(i.get("layer", "")).split(" + "):
-            entry = catalog.get(name.strip())
-            out.extend(x for x in (entry.limits if entry else []) if x not in out)
+        for entry in input_entries(i, catalog):
+            out.extend(x for x in entry.limits if x not in out)
     warning = run.get("data_warning")
     if warning:
         out.append(f"本次运行的数据警告 Data warning of this run: {warning}")
@@ -288,22 +290,23 @@ def run_limits(run: dict, card: pd.DataFrame) -> list[str]:
     return out
 
 
-def limits_section(run: dict, card: pd.DataFrame) -> str:
+def limits_section(run: dict, card: pd.DataFrame, catalog: dict[str, CatalogEntry]) -> str:
     """The known limits as a list (nothing when there are none)."""
-    items = "".join(f"<li>{_e(x)}</li>" for x in run_limits(run, card))
+    items = "".join(f"<li>{_e(x)}</li>" for x in run_limits(run, card, catalog))
     return f"<h2>已知局限 <span class=en>Known limits</span></h2><ul>{items}</ul>" if items else ""
 
 
 def report_html(files: RunFiles, figures: list[Figure]) -> str:
     """The whole report page (self-contained HTML, A4 print styles)."""
     recipe = files.run.get("recipe") or {}
+    catalog = load_catalog()  # once: the inputs' descriptions and limits
     scope = recipe.get("scope")
     head = (f"<h1>{_e(files.title)} — 规划指标报告 <span class=en>planning indicator report</span></h1>"
             f"<p class=meta>配方 recipe <code>{_e(recipe.get('id', files.out_dir.name))}</code>"
             + (f" · 范围 scope: {_e(scope)}" if scope else "")
             + " · kmgis " + _e((files.run.get("versions") or {}).get("kmgis", "")) + "</p>")
     body = (head + targets_section(files.card) + figures_section(figures) + key_figures_section(files.card)
-            + no_data_section(files.card, files.run) + sources_section(files.run) + limits_section(files.run, files.card))
+            + no_data_section(files.card, files.run) + sources_section(files.run, catalog) + limits_section(files.run, files.card, catalog))
     return (f'<!DOCTYPE html>\n<html lang="zh-CN"><head><meta charset="utf-8"><title>{_e(files.title)} — kmgis report'
             f"</title><style>{REPORT_CSS}</style></head><body>{body}</body></html>\n")
 

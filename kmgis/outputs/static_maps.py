@@ -8,6 +8,7 @@ CJK font is installed (WenQuanYi, Noto Sans CJK, …), English only otherwise (n
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 from collections.abc import Callable
@@ -66,8 +67,9 @@ class Figure:
     png: bytes
 
 
+@functools.cache
 def cjk_font() -> str | None:
-    """The first installed CJK font of :data:`CJK_FONTS`, or None."""
+    """The first installed CJK font of :data:`CJK_FONTS`, or None (looked up once per process)."""
     from matplotlib import font_manager
 
     names = {f.name for f in font_manager.fontManager.ttflist}
