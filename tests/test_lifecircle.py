@@ -111,8 +111,9 @@ def poi_paths(tmp_path_factory) -> dict[str, Path]:
     return write_poi_csvs(tmp_path_factory.mktemp("poi"))
 
 
-def xy_of(gdf) -> np.ndarray:
-    g = gdf.to_crs(METRIC).geometry
+def xy_of(gdf, crs: str = METRIC) -> np.ndarray:
+    """Point coordinates (n × 2) in ``crs``, metres."""
+    g = gdf.to_crs(crs).geometry
     return np.c_[g.x.to_numpy(), g.y.to_numpy()]
 
 

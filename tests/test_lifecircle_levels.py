@@ -19,7 +19,7 @@ import pytest
 import shapely
 from conftest import no_file_access
 from shapely.geometry import LineString
-from test_lifecircle import nx_nearest
+from test_lifecircle import nx_nearest, xy_of
 
 import kmgis.indicators.lifecircle_levels as lv
 from kmgis.config import load_layers_yaml
@@ -62,11 +62,6 @@ def residents(helsinki) -> gpd.GeoDataFrame:
                             geometry=gpd.points_from_xy(gx.ravel(), gy.ravel()), crs=crs).to_crs("EPSG:4326")
 
 
-def xy(gdf, crs) -> np.ndarray:
-    g = gdf.to_crs(crs).geometry
-    return np.c_[g.x.to_numpy(), g.y.to_numpy()]
-
-
 def share(pop, mask) -> float:
     return pop[mask].sum() / pop.sum() * 100
 
@@ -76,7 +71,7 @@ def reference(helsinki, residents):
     """NetworkX distances (m) from every resident to the nearest facility of each category present that a
     level requires, ≤ 1,200 m."""
     net, fac, crs = helsinki
-    fxy, rxy = xy(fac, crs), xy(residents, crs)
+    fxy, rxy = xy_of(fac, crs), xy_of(residents, crs)
     required = {c for spec in LEVELS.values() for c in spec.required}
     return {c: nx_nearest(net, rxy, fxy[(fac["category"] == c).to_numpy()], cutoff=1200.0)
             for c in CATEGORIES if c in required and (fac["category"] == c).any()}
@@ -234,7 +229,7 @@ def test_gap_grid_missing_lists_against_networkx_per_cell(helsinki):
                                   "missing_10min", "n_missing_10min", "missing_15min", "n_missing_15min", "geometry"]
     centres = grid.to_crs(crs).centroid
     cxy = np.c_[centres.x, centres.y]
-    fxy = xy(fac, crs)
+    fxy = xy_of(fac, crs)
     ref = {c: nx_nearest(net, cxy, fxy[(fac["category"] == c).to_numpy()], cutoff=1000.0)
            if (fac["category"] == c).any() else np.full(len(grid), np.inf) for c in cats}
     near_limit = 0

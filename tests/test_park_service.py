@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 import shapely
 import yaml
-from test_lifecircle import U_ROADS, make_roads, nx_nearest
+from test_lifecircle import U_ROADS, make_roads, nx_nearest, xy_of
 
 import kmgis.indicators.park_service as ps
 from kmgis.config import layers_dir
@@ -58,11 +58,6 @@ def grid_residents(bounds, crs, step=50.0) -> gpd.GeoDataFrame:
     i = np.arange(gx.size)
     return gpd.GeoDataFrame({"population": (20 + (7 * i) % 53).astype(float)},
                             geometry=gpd.points_from_xy(gx.ravel(), gy.ravel()), crs=crs).to_crs("EPSG:4326")
-
-
-def xy(gdf, crs) -> np.ndarray:
-    g = gdf.to_crs(crs).geometry
-    return np.c_[g.x.to_numpy(), g.y.to_numpy()]
 
 
 def ref_parks(parks, crs) -> list[tuple[shapely.Geometry, float]]:
@@ -185,7 +180,7 @@ def test_straight_share_equals_shapely_buffers(helsinki, helsinki_centre, where)
     layers, crs, net, residents = helsinki if where == "whole" else helsinki_centre
     res = park_service_coverage(net, residents, layers["parks"])
     parks = ref_parks(layers["parks"], crs)
-    cov = ref_straight_covered(xy(residents, crs), parks)
+    cov = ref_straight_covered(xy_of(residents, crs), parks)
     covered = cov[500.0] | cov[300.0]
     pop = residents["population"].to_numpy()
     s = res["park_service_straight_pct"]
@@ -225,7 +220,7 @@ def test_walk_distances_equal_networkx_and_never_beat_the_straight_line(helsinki
     layers, crs, net, residents = helsinki if where == "whole" else helsinki_centre
     res = park_service_coverage(net, residents, layers["parks"])
     pf = res.per_feature
-    rxy = xy(residents, crs)
+    rxy = xy_of(residents, crs)
     sample = np.arange(len(rxy))
     if where == "whole":  # a sample of residents; the centre clip takes all of them
         sample = np.sort(np.random.default_rng(7).choice(len(rxy), 150, replace=False))
